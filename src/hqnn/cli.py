@@ -1,0 +1,58 @@
+"""Command-line interface: a thin adapter that parses arguments and calls the library.
+
+Each subcommand lives in the package it drives, as a module with ``add_arguments(parser)`` and
+``run(args) -> int``; this file only wires them together and turns library errors into one clear
+line on stderr (exit code 2) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from hqnn.exceptions import HQNNError
+
+__all__ = ["main"]
+
+# subcommand -> (module, one-line help). Modules import their heavy dependencies inside run().
+_COMMANDS = {
+    "demo": ("hqnn.train.demo", "train a small hybrid model on scikit-learn's bundled digits"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hqnn", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in _COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except HQNNError as exc:
+        print(f"hqnn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hqnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Run a circuit on a batch of inputs: resolve the angles, evolve ``|0...0>``, measure.
+
+:func:`run` is the one entry point; it validates its arguments once and hands the work to the
+compiled execution plan (:mod:`hqnn.sim.plan`). :func:`run_gates` is the plain gate-by-gate
+evolution that the plan falls back on and that the density-matrix simulator reuses.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hqnn.exceptions import ShapeError, ValueRangeError
+from hqnn.sim.apply import apply_matrix
+from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
+from hqnn.sim.gates import complex_dtype_for, gate_spec
+
+__all__ = ["run", "run_gates", "op_angles", "prepare_arguments", "op_matrix"]
+
+
+def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finite: bool = True):
+    """Validate and convert ``inputs (B, n_inputs)`` and ``weights (n_weights,)``.
+
+    Returns:
+        ``(inputs (B, n_inputs), weights (n_weights,), complex dtype, device, B)``.
+
+    Raises:
+        ShapeError: wrong input width, batch shape or weight shape.
+        ValueRangeError: NaN or infinite angles.
+    """
+    tensors = [t for t in (inputs, weights) if isinstance(t, torch.Tensor)]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    real = torch.float64 if any(t.dtype in (torch.float64, torch.complex128) for t in tensors) else torch.float32
+    if dtype is not None:
+        real = torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32
+    if inputs is None:
+        if circuit.n_inputs:
+            raise ShapeError(f"the circuit reads {circuit.n_inputs} inputs; got inputs=None")
+        inputs = torch.zeros(1, 0, dtype=real, device=device)
+    inputs = torch.as_tensor(inputs, device=device)
+    if inputs.is_complex():
+        raise ShapeError(f"inputs must be real angles; got dtype {inputs.dtype}")
+    inputs = inputs.to(real)
+    if inputs.dim() != 2 or inputs.shape[1] != circuit.n_inputs:
+        raise ShapeError(
+            f"inputs must have shape (batch, {circuit.n_inputs}) for this circuit; got {tuple(inputs.shape)}")
+    if weights is None:
+        if circuit.n_weights:
+            raise ShapeError(f"the circuit has {circuit.n_weights} weights; got weights=None")
+        weights = torch.zeros(0, dtype=real, device=device)
+    weights = torch.as_tensor(weights, device=device).to(real)
+    if weights.shape != (circuit.n_weights,):
+        raise ShapeError(f"weights must have shape ({circuit.n_weights},); got {tuple(weights.shape)}")
+    if check_finite:
+        for name, t in (("inputs", inputs), ("weights", weights)):
+            if t.numel() and not torch.isfinite(t).all():
+                raise ValueRangeError(f"{name} contain NaN or infinite values; angles must be finite")
+    return inputs, weights, complex_dtype_for(real), device, inputs.shape[0]
+
+
+def op_angles(op: Op, inputs: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor]:
+    """The op's angles: ``()`` tensors when shared by the batch, ``(B,)`` when read from the inputs."""
+    out = []
+    for a in op.params:
+        if a.source == INPUT:
+            out.append(inputs[:, a.index] * a.scale)
+        elif a.source == CONST:
+            out.append(torch.tensor(a.scale, dtype=weights.dtype, device=weights.device))
+        else:
+            out.append(weights[a.index] * a.scale)
+    return out
+
+
+def op_matrix(op: Op, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The op's matrix: ``(d, d)`` shared or ``(B, d, d)`` per sample, in complex ``dtype``."""
+    if op.matrix is not None:
+        return op.matrix.to(device=inputs.device, dtype=dtype)
+    spec = gate_spec(op.name)
+    if spec.n_params == 0:
+        return spec.matrix(dtype=dtype, device=inputs.device)
+    return spec.matrix(*op_angles(op, inputs, weights)).to(dtype)
+
+
+def run_gates(state: torch.Tensor, ops, inputs, weights, n_qubits: int) -> torch.Tensor:
+    """Apply ``ops`` one by one to ``state (B, 2**n)``."""
+    for op in ops:
+        state = apply_matrix(state, op_matrix(op, inputs, weights, state.dtype), op.wires, n_qubits)
+    return state
+
+
+def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str = "auto") -> torch.Tensor:
+    """Simulate ``circuit`` on a batch and return its measurements.
+
+    The complex dtype follows the arguments: float64 inputs or weights (or ``dtype=torch.float64`` /
+    ``torch.complex128``) give complex128, otherwise complex64. The device follows the tensors.
+
+    Args:
+        circuit: the circuit.
+        inputs: ``(B, n_inputs)`` real angles (None when the circuit reads no inputs: B = 1).
+        weights: ``(n_weights,)`` (None when it has none).
+        dtype: force the precision.
+        method: "auto" (the compiled plan) or "gates" (one gate at a time; slow, for reference).
+
+    Returns:
+        ``(B, n_outputs)`` real, or ``(B, 2**n)`` complex for a state measurement.
+
+    Raises:
+        ShapeError, ValueRangeError, ResourceError.
+
+    Example:
+        >>> from hqnn.templates.recipes import rezk_qnn
+        >>> c = rezk_qnn()
+        >>> run(c, torch.zeros(3, 4), torch.zeros(c.n_weights)).shape
+        torch.Size([3, 4])
+    """
+    from hqnn.sim.plan import compile_circuit
+
+    inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype)
+    return compile_circuit(circuit, method).execute(inputs, weights, cdtype)

@@ -1,0 +1,3 @@
+"""Training: typed configs, the trainer, metrics, checkpoints and run reports."""
+
+__all__: list[str] = []
