@@ -18,7 +18,12 @@ __all__ = ["main"]
 
 # subcommand -> (module, one-line help). Modules import their heavy dependencies inside run().
 _COMMANDS = {
+    "models": ("hqnn.models.cli", "list the registered models and their parameter counts"),
+    "data": ("hqnn.data.cli", "inspect and convert datasets"),
     "demo": ("hqnn.train.demo", "train a small hybrid model on scikit-learn's bundled digits"),
+    "train": ("hqnn.train.cli", "train a preset or YAML config (hybrid and classical twin side by side)"),
+    "export": ("hqnn.interop.cli", "export a seed circuit as OpenQASM 2/3, or estimate its resources"),
+    "bench": ("hqnn.bench.cli", "benchmark suites: circuits, scaling, noise (JSON reports)"),
 }
 
 

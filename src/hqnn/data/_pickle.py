@@ -36,6 +36,9 @@ _RENAMED = {
     ("pandas.core.internals", "BlockManager"): ("pandas.core.internals.managers", "BlockManager"),
 }
 
+# Python 2 module names (the C unpickler maps these only in its own find_class, which is overridden).
+_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+
 # Module prefixes that moved as a whole: old prefix -> current prefix.
 _MOVED_PREFIXES = (
     ("pandas.indexes.", "pandas.core.indexes."),
@@ -46,18 +49,20 @@ _MOVED_PREFIXES = (
 _ALLOWED_FUNCTIONS = {
     ("copyreg", "_reconstructor"),
     ("copyreg", "__newobj__"),
+    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
     ("pandas.core.indexes.base", "_new_Index"),
     ("pandas._libs.internals", "_unpickle_block"),
 }
-_ALLOWED_BUILTINS = {"object", "slice", "list", "dict", "tuple", "set", "frozenset", "complex", "bytearray"}
+_ALLOWED_BUILTINS = {"object", "slice", "bytes", "list", "dict", "tuple", "set", "frozenset", "complex", "bytearray"}
 _ALLOWED_CLASS_ROOTS = ("numpy", "pandas", "collections")
 
 
 def _current_location(module: str, name: str) -> tuple[str, str]:
     """Map an old (module, name) to where it lives now."""
+    module = _PY2_MODULES.get(module, module)
     if (module, name) in _RENAMED:
         return _RENAMED[(module, name)]
     for old, new in _MOVED_PREFIXES:

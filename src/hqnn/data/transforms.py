@@ -9,7 +9,8 @@ as a parameter (224 there; tests use small sizes):
 * eval: Resize(shorter side to int(size * 1.15), i.e. 257 for 224), CenterCrop(size), Normalize.
 
 kornia's RandAugment magnitude ``m`` is on the same 0..30 scale as torchvision's default 31 bins,
-so m=7 matches torchvision's ``magnitude=7``. Inputs are float (B, C, H, W) in [0, 1].
+so m=7 matches torchvision's ``magnitude=7``; unlike torchvision, kornia draws the two operations
+once per batch (their magnitudes' signs per image). Inputs are float (B, C, H, W) in [0, 1].
 """
 
 from __future__ import annotations

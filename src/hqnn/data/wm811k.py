@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+import zipfile
 
 import numpy as np
 
@@ -239,7 +240,7 @@ def _read_npz(file: Path) -> WaferMapSet:
     try:
         with np.load(file, allow_pickle=False) as archive:
             content = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise DataError(f"{file}: not a readable .npz ({type(exc).__name__}: {exc})") from exc
     missing = {"format_version", "maps", "shapes", "labels", "die_size", "classes"} - set(content)
     if missing:

@@ -147,7 +147,8 @@ class HCQDL(nn.Module):
     ``images/1.png``, not the code's 2-qubit PennyLane doc example on the logits; the figure's
     "Conv2D 1x1" on the pooled vector is the equivalent ``Linear`` (with bias); the FC layer's
     ``hidden`` width (16) and its ReLU are inferred (the figure draws 3 hidden units and no
-    activation); circuit angles start U(0, 2 pi). ``circuit=None`` is the classical twin: a
+    activation); circuit angles start U(0, 2 pi) (PennyLane's KerasLayer would use Glorot); classical
+    layers use Keras' default init. ``circuit=None`` is the classical twin: a
     ``Linear(n, n)`` + tanh in place of the circuit, all else equal.
 
     Args:
@@ -201,7 +202,9 @@ register_variants(
     SPANet,
     {
         "spanet": dict(
-            attention=None, param_count=2_573_112, summary=f"SP&A-Net, no attention (as the trained notebook); {_SPANET_SOURCE}"
+            attention=None,
+            param_count=2_573_112,
+            summary=f"SP&A-Net, no attention (as the trained notebook); {_SPANET_SOURCE}",
         ),
         "spanet_sa_code": dict(
             attention="code", param_count=5_096_416, summary=f"SP&A-Net, code attention in all blocks; {_SPANET_SOURCE}"
@@ -227,13 +230,13 @@ register_variants(
     HCQDL,
     {
         "hcqdl": dict(
-            circuit="hcqdl_crx_ring", param_count=None, summary="HCQDL hybrid, CRX-ring PQC (README fig. 1)"
+            circuit="hcqdl_crx_ring", param_count=2_841_066, summary="HCQDL hybrid, CRX-ring PQC (README fig. 1)"
         ),
         "hcqdl_figure2": dict(
-            circuit="hcqdl_figure2", param_count=None, summary="HCQDL hybrid, RX/RY/RZ + CNOT-ladder PQC (fig. 2)"
+            circuit="hcqdl_figure2", param_count=2_841_074, summary="HCQDL hybrid, RX/RY/RZ + CNOT-ladder PQC (fig. 2)"
         ),
         "hcqdl_classical": dict(
-            circuit=None, param_count=None, summary="classical twin of hcqdl: Linear(4,4)+tanh for the circuit"
+            circuit=None, param_count=2_841_082, summary="classical twin of hcqdl: Linear(4,4)+tanh for the circuit"
         ),
     },
 )

@@ -12,14 +12,16 @@ import math
 import torch
 from torch import nn
 
-from hqnn.exceptions import UnsupportedError
+from hqnn.exceptions import ConfigError
 from hqnn.layers import IFNeuron, TimeDistributed, WeightedPhaseEncoder
-from hqnn.models._quantum import circuit_layer, init_circuit_weights
+from hqnn.models._quantum import circuit_layer
 from hqnn.models._registry import register_variants
 
 __all__ = ["SQDRCNN", "SpikingConvEncoder"]
 
 BN_MOMENTUM = math.sqrt(0.1)  # as published (SpikingJelly layer.BatchNorm2d given momentum 0.1 ** 0.5)
+# SQDR-CNN's init names -> QuantumLayer initialisers: "normal" is N(0, 1) truncated to [0, 2 pi].
+WEIGHT_INITS = {"normal": "truncated_normal", "uniform": "uniform"}
 
 
 class SpikingConvEncoder(nn.Module):
@@ -73,9 +75,9 @@ class SQDRCNN(nn.Module):
 
     Departures: the SNN's last Linear has ``3 n_wires`` outputs (the published 9 crash the circuit,
     which reads 27 angles); the neurons are stateless between calls, where the original needs
-    ``reset_net`` after every batch; the circuit is noiseless (the original defaults to a noisy
-    density-matrix device, including a randomly re-drawn damping index); the final ReLU, published
-    but unusual on logits, can be switched off. ``circuit=None`` is the classical twin:
+    ``reset_net`` after every batch; the circuit is noiseless by default (the original defaults to
+    its noisy density-matrix circuit, which ``noise=True`` selects: ``sqdr_reupload_noisy``); the
+    final ReLU, published but unusual on logits, can be switched off. ``circuit=None`` is the classical twin:
     ``Linear(27, 9)`` + tanh in place of the circuit. 803 parameters for ``in_chans=1``, 10 classes
     (SNN 649 + PQC 54 + MLP 100).
 
@@ -86,14 +88,17 @@ class SQDRCNN(nn.Module):
         n_wires: qubits (9).
         n_blocks: re-upload blocks (2).
         entangler: ``"chain"`` (PennyLane code) or ``"ring"`` (TorchQuantum code, the paper).
-        noise: noisy simulation; not available yet.
+        noise: run the published noisy circuit (bit flip 0.02, depolarising 0.03, amplitude damping
+            ``sigmoid(rates[3i + r])`` on every wire and block; density-matrix simulation, CZ chain only).
+        damping_index: with ``noise``, r in {0, 1, 2} or ``"random"`` (redrawn per sample and call, as
+            published).
         weight_init: circuit angles ``"normal"`` (trunc_normal(0, 1, a=0, b=2 pi), published default)
             or ``"uniform"`` U(0, 2 pi).
         final_relu: apply the published ReLU to the logits.
         circuit: ``"sqdr_reupload"`` or None (classical twin).
 
     Raises:
-        UnsupportedError: for ``noise=True``.
+        ConfigError: for an unknown ``weight_init``, or ``noise`` with the ring entangler or the twin.
 
     Example:
         >>> SQDRCNN(circuit=None, time_steps=4)(torch.rand(2, 1, 28, 28)).shape
@@ -109,21 +114,29 @@ class SQDRCNN(nn.Module):
         n_blocks: int = 2,
         entangler: str = "chain",
         noise: bool = False,
+        damping_index: int | str = "random",
         weight_init: str = "normal",
         final_relu: bool = True,
         circuit: str | None = "sqdr_reupload",
     ):
         super().__init__()
-        if noise:
-            raise UnsupportedError("SQDR-CNN with noise=True needs noisy simulation, which hqnn lacks so far")
+        if weight_init not in WEIGHT_INITS:
+            raise ConfigError(f"unknown weight_init {weight_init!r}; expected one of {tuple(WEIGHT_INITS)}")
         self.num_classes, self.in_chans = num_classes, in_chans
         self.final_relu = final_relu
         self.encoder = WeightedPhaseEncoder(time_steps)
         self.snn = SpikingConvEncoder(in_chans, 3 * n_wires)
-        self.quantum = circuit_layer(
-            circuit, 3 * n_wires, n_wires, n_qubits=n_wires, n_blocks=n_blocks, entangler=entangler
-        )
-        init_circuit_weights(self.quantum, weight_init)
+        if noise and (circuit != "sqdr_reupload" or entangler != "chain"):
+            raise ConfigError(
+                "noise=True runs the published noisy sqdr_reupload circuit (CZ chain); "
+                f"got circuit={circuit!r}, entangler={entangler!r}"
+            )
+        recipe = dict(n_qubits=n_wires, n_blocks=n_blocks)
+        if noise:
+            circuit, recipe["damping_index"] = "sqdr_reupload_noisy", damping_index
+        else:
+            recipe["entangler"] = entangler
+        self.quantum = circuit_layer(circuit, 3 * n_wires, n_wires, init=WEIGHT_INITS[weight_init], **recipe)
         self.classifier = nn.Linear(n_wires, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,6 +158,12 @@ register_variants(
             param_count=803,
             input_size=(1, 28, 28),
             summary="SQDR-CNN, spiking CNN + 9-qubit 2-block re-upload PQC (luutn2002/SQDR-CNN)",
+        ),
+        "sqdr_cnn_noisy": dict(
+            noise=True,
+            param_count=803,
+            input_size=(1, 28, 28),
+            summary="sqdr_cnn with the published noise (bit flip, depolarising, data-dependent damping)",
         ),
         "sqdr_cnn_classical": dict(
             circuit=None,

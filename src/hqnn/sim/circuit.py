@@ -19,13 +19,14 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from hqnn.exceptions import GateError, ShapeError, WireError
+from hqnn.exceptions import GateError, ShapeError, ValueRangeError, WireError
+from hqnn.sim.channels import channel_spec, check_kraus, check_strengths
 from hqnn.sim.gates import gate_spec
 
 __all__ = ["Angle", "Op", "Measurement", "Circuit", "ParamArray"]
@@ -35,16 +36,35 @@ INPUT, WEIGHT, CONST = "input", "weight", "const"
 
 @dataclass(frozen=True)
 class Angle:
-    """One gate angle: ``scale * inputs[index]``, ``scale * weights[index]`` or the constant ``scale``."""
+    """One gate angle: ``scale * inputs[index]``, ``scale * weights[index]`` or the constant ``scale``.
+
+    Channel strengths (not gate angles) may also carry ``transform`` ("sigmoid": the value is
+    ``scale * sigmoid(source[index])``) and ``choices`` (> 1: the index read is ``index + r`` with r
+    drawn uniformly from ``0..choices-1`` per sample at every evaluation; see :mod:`hqnn.sim.density`).
+    """
 
     source: str
     index: int = -1
     scale: float = 1.0
+    transform: str | None = None
+    choices: int = 1
 
     def __mul__(self, k: float) -> "Angle":
         if not isinstance(k, (int, float)):
             return NotImplemented
-        return Angle(self.source, self.index, self.scale * float(k))
+        return replace(self, scale=self.scale * float(k))
+
+    def sigmoid(self) -> "Angle":
+        """``sigmoid(source[index])`` as a channel strength (the angle must be unscaled and untransformed)."""
+        if self.source == CONST or self.scale != 1.0 or self.transform is not None:
+            raise GateError(f"sigmoid() applies to a plain input or weight, not to {self!r}")
+        return replace(self, transform="sigmoid")
+
+    def random_offset(self, choices: int) -> "Angle":
+        """Read ``source[index + r]`` with r uniform in ``0..choices-1``, re-drawn per sample and evaluation."""
+        if self.source != INPUT or int(choices) < 1:
+            raise GateError(f"random_offset needs an input angle and choices >= 1; got {self!r}, {choices}")
+        return replace(self, choices=int(choices))
 
     __rmul__ = __mul__
 
@@ -99,12 +119,18 @@ class ParamArray:
 
 @dataclass(frozen=True)
 class Op:
-    """A gate on wires with its angles, or a constant matrix (``name == "QubitUnitary"``)."""
+    """A gate on wires with its angles, or a constant matrix (``name == "QubitUnitary"``).
+
+    ``kind`` is "gate", "channel" (a noise channel of :mod:`hqnn.sim.channels`; ``matrix`` holds the
+    Kraus operators ``(m, d, d)`` of a "QubitChannel") or "readout" (a classical flip of the wire's
+    measured bit, applied to the measurements wherever the op sits).
+    """
 
     name: str
     wires: tuple[int, ...]
     params: tuple[Angle, ...] = ()
     matrix: torch.Tensor | None = field(default=None, compare=False, hash=False)
+    kind: str = "gate"
 
 
 @dataclass(frozen=True)
@@ -209,6 +235,8 @@ class Circuit:
             raise GateError(f"{spec.name} takes {spec.n_params} angle(s); got {len(params)}")
         wires = self._check_wires(wires, spec.name)
         angles = tuple(self._check_angle(as_angle(p), spec.name) for p in params)
+        if any(a.transform is not None or a.choices > 1 for a in angles):
+            raise GateError(f"{spec.name}: sigmoid() and random_offset() angles are for channel strengths only")
         self.ops.append(Op(spec.name, wires, angles))
         return self
 
@@ -223,6 +251,52 @@ class Circuit:
             raise GateError("QubitUnitary: the matrix is not unitary (U U^dagger != I within 1e-8)")
         self.ops.append(Op("QubitUnitary", wires, (), m))
         return self
+
+    # -- noise -----------------------------------------------------------------------------------
+    def channel(self, name: str, wires: int | Sequence[int], *strengths) -> "Circuit":
+        """Append a noise channel of :mod:`hqnn.sim.channels` (e.g. "BitFlip", "AmplitudeDamping").
+
+        Strengths are numbers (checked against the channel's range), inputs or weights, optionally
+        transformed: ``c.inputs[3].sigmoid()`` gives γ = sigmoid(x_3) per sample. A circuit with a
+        channel is simulated with density matrices (:mod:`hqnn.sim.density`).
+
+        Raises:
+            GateError: unknown channel or wrong number of strengths.
+            ValueRangeError: a constant strength outside its range.
+        """
+        spec = channel_spec(name)
+        wires = self._check_wires((wires,) if isinstance(wires, (int, np.integer)) else wires, spec.name)
+        if len(wires) != spec.n_wires or len(strengths) != spec.n_params:
+            raise GateError(f"{spec.name} takes {spec.n_params} strength(s) on {spec.n_wires} wire(s); "
+                            f"got {len(strengths)} on wires {wires}")
+        angles = tuple(self._check_angle(as_angle(p), spec.name) for p in strengths)
+        check_strengths(spec, {k: a.scale for k, a in enumerate(angles) if a.source == CONST})
+        self.ops.append(Op(spec.name, wires, angles, kind="channel"))
+        return self
+
+    def kraus(self, matrices, wires: int | Sequence[int]) -> "Circuit":
+        """Append a channel given by constant Kraus operators ``(m, 2**k, 2**k)`` (checked: Σ K†K = I)."""
+        wires = self._check_wires((wires,) if isinstance(wires, (int, np.integer)) else wires, "QubitChannel")
+        self.ops.append(Op("QubitChannel", wires, (), check_kraus(matrices, len(wires)), kind="channel"))
+        return self
+
+    def readout_error(self, p0to1: float, p1to0: float, wire: int) -> "Circuit":
+        """Flip wire's measured bit 0 -> 1 with probability ``p0to1`` and 1 -> 0 with ``p1to0``.
+
+        A classical error on the readout: it acts on the measurements (expvals and probs) whatever
+        its position in the circuit.
+        """
+        wires = self._check_wires((wire,), "ReadoutError")
+        for p in (p0to1, p1to0):
+            if not 0.0 <= float(p) <= 1.0:
+                raise ValueRangeError(f"readout flip probabilities must lie in [0, 1]; got {p0to1}, {p1to0}")
+        self.ops.append(Op("ReadoutError", wires, (as_angle(p0to1), as_angle(p1to0)), kind="readout"))
+        return self
+
+    @property
+    def has_noise(self) -> bool:
+        """Whether the circuit holds channels or readout errors (and needs a noisy simulator)."""
+        return any(op.kind != "gate" for op in self.ops)
 
     def add(self, template) -> "Circuit":
         """Add a template (anything with ``__call__(circuit)``, e.g. StronglyEntanglingLayers(...))."""
@@ -301,3 +375,25 @@ for _name, _method_name in [
     ("IsingYY", "isingyy"), ("IsingZZ", "isingzz"), ("Toffoli", "toffoli"),
 ]:
     setattr(Circuit, _method_name, _make_gate_method(_name))
+
+
+def _make_channel_method(name: str, method_name: str):
+    spec = channel_spec(name)
+
+    def method(self, *args):
+        if len(args) != spec.n_params + 1:
+            raise GateError(f"{spec.name} takes {spec.n_params} strength(s) then a wire; got {args}")
+        return self.channel(spec.name, args[-1], *args[:-1])
+
+    method.__name__ = method_name
+    method.__doc__ = f"Append the {spec.name} channel: {spec.n_params} strength(s) then a wire."
+    return method
+
+
+for _name, _method_name in [
+    ("BitFlip", "bit_flip"), ("PhaseFlip", "phase_flip"), ("DepolarizingChannel", "depolarizing"),
+    ("AmplitudeDamping", "amplitude_damping"), ("PhaseDamping", "phase_damping"),
+    ("GeneralizedAmplitudeDamping", "generalized_amplitude_damping"),
+    ("ThermalRelaxationError", "thermal_relaxation"),
+]:
+    setattr(Circuit, _method_name, _make_channel_method(_name, _method_name))

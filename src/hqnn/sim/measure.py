@@ -10,6 +10,7 @@ import math
 import torch
 
 from hqnn.sim.apply import apply_matrix
+from hqnn.sim.gates import complex_dtype_for
 
 __all__ = ["probabilities", "marginal_probabilities", "pauli_signs", "expvals", "measure", "basis_rotation"]
 
@@ -54,8 +55,7 @@ def basis_rotation(state: torch.Tensor, paulis: tuple[tuple[str, int], ...], n_q
     """Rotate X and Y factors of a Pauli word into Z so that the word becomes diagonal."""
     for letter, wire in paulis:
         if letter in _ROTATIONS:
-            rot = torch.tensor(_ROTATIONS[letter], dtype=state.dtype if state.is_complex() else torch.complex64,
-                               device=state.device)
+            rot = torch.tensor(_ROTATIONS[letter], dtype=complex_dtype_for(state.dtype), device=state.device)
             if not state.is_complex():
                 state = state.to(rot.dtype)
             state = apply_matrix(state, rot, (wire,), n_qubits)

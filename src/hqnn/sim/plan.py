@@ -44,8 +44,25 @@ _CACHE: dict[tuple, Plan] = {}
 _CACHE_SIZE = 256
 
 
+class EnginePlan(Plan):
+    """The fused engine (:mod:`hqnn.sim.engine`): product states, fused local layers, permutations, diagonals."""
+
+    def __init__(self, circuit: Circuit):
+        super().__init__(circuit)
+        from hqnn.sim.engine import EnginePlanCore
+
+        self.core = EnginePlanCore(circuit)
+
+    def execute(self, inputs, weights, dtype):
+        return self.core.execute(inputs, weights, dtype)
+
+
 def _build(circuit: Circuit, method: str) -> Plan:
-    return GatePlan(circuit)
+    if circuit.has_noise:
+        from hqnn.sim.density import DensityPlan
+
+        return DensityPlan(circuit)
+    return GatePlan(circuit) if method == "gates" else EnginePlan(circuit)
 
 
 def compile_circuit(circuit: Circuit, method: str = "auto") -> Plan:

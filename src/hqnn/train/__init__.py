@@ -1,3 +1,50 @@
-"""Training: typed configs, the trainer, metrics, checkpoints and run reports."""
+"""Training: the typed experiment config (six frozen sections, YAML presets, ``key=value``
+overrides), the data loaders built from it, a seeded and deterministic trainer (best-validation
+restore, per-epoch reports, atomic checkpoints, resume, two-phase training for models with
+``set_phase``), and experiments that train a hybrid beside its classical twin on the same split and
+seed. ``hqnn train`` and ``hqnn demo`` are thin adapters over :func:`load_config` and
+:func:`run_experiment`.
+"""
 
-__all__: list[str] = []
+from hqnn.train.config import (
+    DataConfig,
+    ExperimentConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    ScheduleConfig,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+)
+from hqnn.train.experiment import ExperimentResult, comparison_table, run_experiment, twin_name
+from hqnn.train.loaders import DataBundle, build_data
+from hqnn.train.metrics import classification_metrics
+from hqnn.train.presets import DEFAULT_PRESET, list_presets, load_config
+from hqnn.train.trainer import FitResult, Trainer
+
+__all__ = [
+    "DEFAULT_PRESET",
+    "DataBundle",
+    "DataConfig",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "FitResult",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "TrainConfig",
+    "Trainer",
+    "apply_overrides",
+    "build_data",
+    "classification_metrics",
+    "comparison_table",
+    "config_from_dict",
+    "config_to_dict",
+    "list_presets",
+    "load_config",
+    "run_experiment",
+    "twin_name",
+]

@@ -1,0 +1,166 @@
+"""The simulators the benchmark compares, each built as a ``torch.nn.Module`` ``(B, n_inputs) -> (B, n_outputs)``.
+
+=====================  ==========================================================================
+backend                what runs
+=====================  ==========================================================================
+hqnn                   :class:`hqnn.qnn.QuantumLayer` (compiled plan, ``method="auto"``)
+hqnn-gates             the same layer with ``method="gates"`` (hqnn's plain gate-by-gate path)
+hqnn-torchlayer        ``hqnn.interop.pennylane.TorchLayer`` on the hand-written QNode (drop-in)
+pennylane-default      ``qml.qnn.TorchLayer``, ``default.qubit``, ``diff_method="backprop"``
+pennylane-lightning    ``qml.qnn.TorchLayer``, ``lightning.qubit``, ``diff_method="adjoint"``
+pergate-torch          :class:`hqnn.bench.pergate.PerGateLayer` (TorchQuantum-style per-gate bmm)
+pennylane-mixed        ``qml.qnn.TorchLayer``, ``default.mixed``, backprop, one call per sample
+                       (PennyLane's channels do not take a batch of strengths)
+=====================  ==========================================================================
+
+Every backend gets the same flat weight vector; PennyLane backends stay on the CPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hqnn.exceptions import ConfigError, MissingDependencyError, require
+from hqnn.sim.circuit import Circuit
+from hqnn.templates import noisy_recipes
+from hqnn.templates.recipes import RECIPES
+
+__all__ = ["BACKENDS", "Backend", "CircuitCase", "PerSample", "available_backends", "make_backend"]
+
+BACKENDS = ("hqnn", "hqnn-gates", "hqnn-torchlayer", "pennylane-default", "pennylane-lightning", "pergate-torch",
+            "pennylane-mixed")
+_PENNYLANE_DEVICES = {
+    "hqnn-torchlayer": ("default.qubit", "backprop"),
+    "pennylane-default": ("default.qubit", "backprop"),
+    "pennylane-lightning": ("lightning.qubit", "adjoint"),
+    "pennylane-mixed": ("default.mixed", "backprop"),
+}
+
+
+@dataclass(frozen=True)
+class CircuitCase:
+    """A benchmark circuit: a label and the recipe (with its arguments) that builds it."""
+
+    name: str
+    recipe: str
+    args: tuple = ()
+
+    def build(self) -> Circuit:
+        recipe = RECIPES.get(self.recipe) or getattr(noisy_recipes, self.recipe, None)
+        if recipe is None:
+            raise ConfigError(f"unknown recipe {self.recipe!r}; valid: {', '.join(RECIPES)}, "
+                              f"{', '.join(noisy_recipes.__all__)}")
+        return recipe(*self.args)
+
+
+class PerSample(nn.Module):
+    """Calls ``layer`` on one sample at a time and stacks the outputs: ``(B, n_in) -> (B, n_out)``."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.layer(row) for row in x])
+
+
+@dataclass
+class Backend:
+    """A backend ready to time: its name, module and the device its inputs must be on."""
+
+    name: str
+    module: nn.Module
+    device: torch.device
+
+
+def available_backends() -> list[str]:
+    """The backends whose packages are installed here (in :data:`BACKENDS` order)."""
+    out = []
+    for name in BACKENDS:
+        if name == "hqnn-torchlayer":
+            try:
+                if not hasattr(importlib.import_module("hqnn.interop.pennylane"), "TorchLayer"):
+                    continue
+            except ImportError:
+                continue
+        elif name.startswith("pennylane"):
+            if importlib.util.find_spec("pennylane") is None:
+                continue
+            if name == "pennylane-lightning" and importlib.util.find_spec("pennylane_lightning") is None:
+                continue
+        out.append(name)
+    return out
+
+
+def _load_weights(module: nn.Module, circuit: Circuit, flat: torch.Tensor) -> None:
+    """Copy the flat weight vector into ``module``: whole when a parameter is flat, else block by block."""
+    blocks = {name: flat[sl].view(shape) for name, (sl, shape) in circuit.weight_slices().items()}
+    loaded = 0
+    with torch.no_grad():
+        for pname, p in module.named_parameters():
+            key = pname.rsplit(".", 1)[-1]
+            source = flat if p.shape == flat.shape else blocks.get(key)
+            if source is None or source.shape != p.shape:
+                raise ConfigError(f"cannot map the benchmark weights onto parameter {pname!r} of shape "
+                                  f"{tuple(p.shape)}; blocks: { {k: tuple(v.shape) for k, v in blocks.items()} }")
+            p.copy_(source.to(p.dtype))
+            loaded += p.numel()
+    if loaded != flat.numel():
+        raise ConfigError(f"the module holds {loaded} weights; the circuit has {flat.numel()}")
+
+
+def _pennylane_layer(name: str, case: CircuitCase, circuit: Circuit) -> nn.Module:
+    from hqnn.bench.pennylane_circuits import PENNYLANE_CIRCUITS
+
+    qml = require("pennylane", "pennylane")
+    if case.recipe not in PENNYLANE_CIRCUITS:
+        raise ConfigError(f"no PennyLane version of recipe {case.recipe!r}; written: {', '.join(PENNYLANE_CIRCUITS)}")
+    qfunc, weight_shapes = PENNYLANE_CIRCUITS[case.recipe](qml, *(case.args or (circuit.n_qubits,)))
+    device_name, diff_method = _PENNYLANE_DEVICES[name]
+    qnode = qml.QNode(qfunc, qml.device(device_name, wires=circuit.n_qubits), interface="torch",
+                      diff_method=diff_method)
+    if name == "hqnn-torchlayer":
+        return importlib.import_module("hqnn.interop.pennylane").TorchLayer(qnode, weight_shapes,
+                                                                            n_inputs=circuit.n_inputs)
+    layer = qml.qnn.TorchLayer(qnode, weight_shapes)
+    return PerSample(layer) if name == "pennylane-mixed" else layer
+
+
+def make_backend(name: str, case: CircuitCase, circuit: Circuit, weights: torch.Tensor,
+                 device: torch.device | str = "cpu") -> Backend:
+    """Build backend ``name`` for ``circuit`` (built from ``case``) holding ``weights (n_weights,)``.
+
+    Args:
+        name: one of :data:`BACKENDS`.
+        case: the circuit's recipe (PennyLane backends rebuild the circuit from it by hand).
+        circuit: the hqnn circuit.
+        weights: the flat weight vector every backend gets.
+        device: where hqnn backends and the per-gate baseline run; PennyLane's stay on the CPU.
+
+    Raises:
+        ConfigError: an unknown backend; MissingDependencyError: its package is not installed.
+    """
+    from hqnn.bench.pergate import PerGateLayer
+    from hqnn.qnn import QuantumLayer
+
+    device = torch.device(device)
+    if name == "hqnn":
+        module = QuantumLayer(circuit)
+    elif name == "hqnn-gates":
+        module = QuantumLayer(circuit, method="gates")
+    elif name == "pergate-torch":
+        module = PerGateLayer(circuit)
+    elif name in _PENNYLANE_DEVICES:
+        if name not in available_backends():
+            raise MissingDependencyError(f"backend {name!r} is not available here (its package is not installed)")
+        module = _pennylane_layer(name, case, circuit)
+        device = torch.device("cpu") if name != "hqnn-torchlayer" else device
+    else:
+        raise ConfigError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    _load_weights(module, circuit, weights)
+    return Backend(name, module.to(device), device)

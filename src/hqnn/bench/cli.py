@@ -1,0 +1,115 @@
+"""``hqnn bench``: run a benchmark suite and write its JSON report (and print its table).
+
+    hqnn bench circuits --json benchmarks/results/circuits_cpu.json [--quick] [--batches 1,16,64]
+                        [--backends hqnn,pergate-torch] [--circuits rezk_qnn] [--threads 2] [--repeats 5]
+    hqnn bench scaling  --json benchmarks/results/scaling_cpu.json --png benchmarks/results/scaling_cpu.png
+    hqnn bench noise    --json benchmarks/results/noise_cpu.json
+
+Re-running part of a suite into an existing file replaces those rows and keeps the rest (``--fresh``
+starts over).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+QUICK = {"repeats": 3, "budget_s": 1.0, "max_call_s": 5.0}
+
+
+def _ints(text: str) -> list[int]:
+    return [int(t) for t in text.split(",") if t.strip()]
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", required=True, help="where to write the JSON report")
+    p.add_argument("--quick", action="store_true", help="fewer sizes, repeats and seconds (a smoke run)")
+    p.add_argument("--backends", type=_names, default=None, help="comma-separated backends (default: all installed)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per configuration at most (default 5)")
+    p.add_argument("--budget", type=float, default=5.0, help="seconds per configuration (default 5)")
+    p.add_argument("--max-call", type=float, default=20.0,
+                   help="skip configurations predicted to take longer per call (seconds, default 20)")
+    p.add_argument("--device", default="cpu", help="device of the hqnn and per-gate backends (cpu or cuda)")
+    p.add_argument("--fresh", action="store_true", help="overwrite the JSON file instead of merging into it")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    for name, help_text, batches in (
+        ("circuits", "the seed circuits on every backend, batch and mode", "1,16,64,256,1024"),
+        ("noise", "the noisy SQDR circuit (density matrices) against PennyLane default.mixed", "1,16,64,256"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        _common(p)
+        p.add_argument("--batches", type=_ints, default=None, help=f"comma-separated batch sizes (default {batches})")
+        p.add_argument("--circuits", type=_names, default=None, help="comma-separated circuit names (default: all)")
+        p.add_argument("--modes", type=_names, default=None, help="forward and/or forward+backward (default both)")
+    p = sub.add_parser("scaling", help="strongly entangling circuits over qubits x layers, plotted")
+    _common(p)
+    p.add_argument("--png", default=None, help="where to draw the plot (default: the JSON path with .png)")
+    p.add_argument("--qubits", type=_ints, default=None, help="comma-separated qubit counts (default 2,4,...,20)")
+    p.add_argument("--layers", type=_ints, default=None, help="comma-separated layer counts (default 1..8)")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # lightning's OpenMP threads
+    import torch
+
+    from hqnn.bench import report as rep
+    from hqnn.bench.backends import available_backends
+    from hqnn.bench.harness import Settings, check_failure
+    from hqnn.bench.timing import machine_info, versions
+
+    torch.set_num_threads(args.threads)
+    settings = Settings(repeats=args.repeats, budget_s=args.budget, max_call_s=args.max_call, threads=args.threads,
+                        device=args.device)
+    if args.quick:
+        settings = Settings(**{**settings.as_dict(), **QUICK, "repeats": min(args.repeats, QUICK["repeats"])})
+    previous = None if args.fresh else rep.read_report(args.json)
+
+    def save(out: dict) -> dict:
+        report = rep.new_report(args.suite, machine_info(args.device), versions(), settings.as_dict(),
+                                out["checks"], out["results"])
+        report = rep.merge_reports(previous, report)
+        report["ratios"] = rep.speedups(report["results"])
+        rep.write_report(args.json, report)
+        return report
+
+    if args.suite == "scaling":
+        from hqnn.bench.scaling import LAYERS, QUBITS, plot_scaling, run_scaling
+
+        qubits = args.qubits or ([2, 4, 6, 8] if args.quick else list(QUBITS))
+        layers = args.layers or ([1, 2, 4] if args.quick else list(LAYERS))
+        out = run_scaling(qubits, layers, args.backends or ["hqnn"], settings)
+        report = save(out)
+    else:
+        from hqnn.bench import circuits as suite
+        from hqnn.bench.harness import MODES
+
+        noise = args.suite == "noise"
+        table = suite.NOISY_CIRCUITS if noise else suite.CIRCUITS
+        batches = args.batches or ([1, 16] if args.quick else list(suite.NOISY_BATCHES if noise else suite.BATCHES))
+        backends = args.backends or [b for b in available_backends()
+                                     if b in (suite.NOISY_BACKENDS if noise else suite.CIRCUIT_BACKENDS)]
+        out = {"checks": [], "results": []}
+        for name in args.circuits or list(table):  # saved after each circuit: an interrupted run keeps its rows
+            part = suite.run_circuits([name], backends, batches, settings, tuple(args.modes or MODES), table=table)
+            out = {key: out[key] + part[key] for key in out}
+            report = save(out)
+    print(rep.markdown_table(report))
+    print(f"\nwrote {args.json}")
+    if args.suite == "scaling":
+        png = plot_scaling(report["results"], args.png or Path(args.json).with_suffix(".png"))
+        print(f"wrote {png}")
+    failed = [c for c in out["checks"] if not c["ok"]]
+    for c in failed:
+        print(f"CHECK FAILED: {c['circuit']} / {c['backend']}: {check_failure(c)}")
+    return 1 if failed else 0

@@ -1,0 +1,166 @@
+"""The one timing function every backend goes through, its peak-memory probe, and the machine record.
+
+:func:`measure` calls a function once to warm up, then repeats it until it has ``repeats`` timings
+or has spent ``budget_s``, and returns the median. Peak memory is the process's high-water mark
+(``VmHWM``, reset through ``/proc/self/clear_refs``) above the resident size before the
+configuration, or ``torch.cuda.max_memory_allocated`` on CUDA.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Callable
+
+import torch
+
+__all__ = ["Timing", "available_mb", "measure", "machine_info", "versions"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median and best milliseconds per call over ``n_calls`` timed calls, and the peak memory in MB."""
+
+    ms: float
+    ms_min: float
+    n_calls: int
+    peak_mb: float | None
+
+
+def _proc_status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak(device: torch.device) -> float | None:
+    """Reset the peak-memory counter; returns the baseline in MB (None when it cannot be read)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        return None
+    rss = _proc_status_kb("VmRSS")
+    return None if rss is None else rss / 1024
+
+
+def _peak_mb(device: torch.device, baseline: float | None) -> float | None:
+    if baseline is None:
+        return None
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20 - baseline
+    hwm = _proc_status_kb("VmHWM")
+    return None if hwm is None else hwm / 1024 - baseline
+
+
+def measure(fn: Callable[[], object], *, repeats: int = 5, budget_s: float = 5.0,
+            device: torch.device | str = "cpu") -> Timing:
+    """Time ``fn()``: one warm-up call, then up to ``repeats`` timed calls within ``budget_s`` (at least one).
+
+    Args:
+        fn: the work of one call (it must finish its own device work or leave it to the sync here).
+        repeats: the most timed calls.
+        budget_s: seconds after which no new call starts (the warm-up counts).
+        device: where ``fn`` computes; CUDA work is synchronised before each clock reading.
+
+    Returns:
+        A :class:`Timing` (median and best ms, number of timed calls, peak MB above the baseline).
+    """
+    device = torch.device(device)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    gc.collect()
+    baseline = _reset_peak(device)
+    start = time.perf_counter()
+    fn()
+    sync()
+    spent = time.perf_counter() - start
+    times: list[float] = []
+    while not times or (len(times) < repeats and spent < budget_s):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        spent += dt
+    peak = _peak_mb(device, baseline)
+    return Timing(1e3 * statistics.median(times), 1e3 * min(times), len(times),
+                  None if peak is None else round(peak, 1))
+
+
+def available_mb(device: torch.device | str = "cpu") -> float | None:
+    """Memory free for a new configuration: ``MemAvailable`` on the CPU, free GPU memory on CUDA."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0] / 2**20
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(device: torch.device | str = "cpu") -> dict:
+    """CPU model, cores, torch threads, platform, memory, load average and (on CUDA) the GPU name."""
+    device = torch.device(device)
+    mem_kb = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem_kb = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    info = {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "memory_gb": None if mem_kb is None else round(mem_kb / 2**20, 1),
+        "device": str(device),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews timings
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def versions() -> dict:
+    """Versions of python, torch, numpy, pennylane, pennylane-lightning and hqnn (None when absent)."""
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for key, dist in (("numpy", "numpy"), ("pennylane", "pennylane"), ("lightning", "pennylane_lightning"),
+                      ("hqnn", "hqnn")):
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[key] = None
+    return out

@@ -1,0 +1,371 @@
+"""Density-matrix simulation: batched, differentiable, for circuits with noise channels.
+
+The state is ρ ``(B, 2**n, 2**n)``; flattened to ``(B, 4**n)`` it is a state on 2n wires where
+wire w is ρ's row bit and wire n + w its column bit, so a gate U on wires W acts as U ⊗ conj(U) on
+wires (W, n + W) through :func:`hqnn.sim.apply.apply_matrix`, and a channel as its superoperator
+(:mod:`hqnn.sim.channels`).
+
+The plan is built for few large tensor passes: the single-qubit gates and channels that precede
+the first multi-qubit gate build ρ as a product of per-wire 2x2 factors; later runs of single-qubit
+gates and channels on a wire fuse into one 4x4 superoperator per sample; runs of diagonal
+two-qubit gates (CZ, CRZ, IsingZZ) become one elementwise phase on ρ and runs of permutations
+(CNOT, SWAP, Toffoli) one gather.
+
+Channel strengths may be read from the inputs per sample, transformed (``c.inputs[i].sigmoid()``)
+or picked at random (``random_offset(k)``): one uniform number u per sample and evaluation gives
+r = floor(u·k) for every such strength, so all random strengths of one evaluation share r.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hqnn.exceptions import ShapeError
+from hqnn.sim.apply import apply_matrix, wire_permutation
+from hqnn.sim.channels import channel_spec, superop_from_kraus
+from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
+from hqnn.sim.execute import op_matrix
+from hqnn.sim.gates import gate_spec
+from hqnn.sim.measure import marginal_probabilities
+from hqnn.sim.plan import Plan
+from hqnn.sim.state import check_memory
+
+__all__ = ["DensityPlan", "angle_value", "op_superop", "readout_table", "apply_readout", "readout_probs",
+           "needs_uniform"]
+
+_TRANSFORMS = {"sigmoid": torch.sigmoid}
+
+
+def angle_value(a: Angle, inputs: torch.Tensor, weights: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
+    """The value of an angle or strength: ``()`` when shared by the batch, ``(B,)`` per sample.
+
+    ``uniform (B,)`` in [0, 1) picks the offset of ``random_offset`` angles (r = floor(u * choices)).
+    """
+    if a.source == CONST:
+        return torch.tensor(a.scale, dtype=weights.dtype, device=weights.device)
+    if a.source == INPUT:
+        if a.choices > 1:
+            offset = (uniform * a.choices).long().clamp_max(a.choices - 1)  # (B,)
+            raw = inputs.gather(1, (a.index + offset)[:, None])[:, 0]
+        else:
+            raw = inputs[:, a.index]
+    else:
+        raw = weights[a.index]
+    if a.transform is not None:
+        raw = _TRANSFORMS[a.transform](raw)
+    return raw * a.scale
+
+
+def needs_uniform(circuit: Circuit) -> bool:
+    """Whether any strength of the circuit is drawn at random per evaluation."""
+    return any(a.choices > 1 for op in circuit.ops for a in op.params)
+
+
+def op_superop(op: Op, inputs, weights, uniform, dtype: torch.dtype) -> torch.Tensor:
+    """The superoperator of a gate or channel: ``(d², d²)`` shared or ``(B, d², d²)`` per sample."""
+    if op.kind == "gate":
+        u = op_matrix(op, inputs, weights, dtype)
+        return superop_from_kraus(u.unsqueeze(-3))
+    if op.matrix is not None:
+        return superop_from_kraus(op.matrix.to(device=inputs.device, dtype=dtype))
+    values = [angle_value(a, inputs, weights, uniform) for a in op.params]
+    return channel_spec(op.name).superop(*values).to(dtype)
+
+
+def _diagonal_on_register(op: Op, inputs, weights, dtype, n_qubits: int) -> torch.Tensor:
+    """A diagonal gate's diagonal over the whole register: ``(2**n,)`` or ``(B, 2**n)``."""
+    local = torch.diagonal(op_matrix(op, inputs, weights, dtype), dim1=-2, dim2=-1)  # (..., 2**k)
+    idx = torch.arange(2**n_qubits, device=inputs.device)
+    code = torch.zeros_like(idx)
+    for w in op.wires:
+        code = code * 2 + ((idx >> (n_qubits - 1 - w)) & 1)
+    return local[..., code]
+
+
+class _Layout:
+    """Index maps of the interleaved, rotated layout of ρ for one register size.
+
+    ρ is kept flat ``(B, 4**n)`` with each wire's (row bit, column bit) pair adjacent, pairs ordered
+    (o, o+1, ..., n-1, 0, ..., o-1) for a rotation offset o. A single-wire superoperator on the leading
+    pair is then one batched GEMM whose transposed output is the layout rotated by one pair, so a run
+    of single-wire stages costs one GEMM each and no copies.
+    """
+
+    def __init__(self, n_qubits: int):
+        self.n = n_qubits
+        self._maps: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def rows_cols(self, offset: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every layout position, its standard row index and column index: two ``(4**n,)``."""
+        key = (offset, str(device))
+        if key not in self._maps:
+            n = self.n
+            pos = torch.arange(4**n, device=device)
+            rows, cols = torch.zeros_like(pos), torch.zeros_like(pos)
+            for q in range(n):
+                w = (offset + q) % n
+                shift = 2 * (n - 1 - q)
+                rows |= ((pos >> (shift + 1)) & 1) << (n - 1 - w)
+                cols |= ((pos >> shift) & 1) << (n - 1 - w)
+            self._maps[key] = (rows, cols)
+        return self._maps[key]
+
+    def positions(self, offset: int, device) -> torch.Tensor:
+        """``(2**n, 2**n)``: the layout position of ρ[i, j]."""
+        rows, cols = self.rows_cols(offset, device)
+        dim = 2**self.n
+        out = torch.empty(dim * dim, dtype=torch.long, device=device)
+        out[rows * dim + cols] = torch.arange(dim * dim, device=device)
+        return out.reshape(dim, dim)
+
+
+class DensityPlan(Plan):
+    """A noisy circuit compiled into product, local-superoperator, diagonal, permutation and dense stages.
+
+    ``execute(inputs (B, n_in), weights (n_w,), complex dtype, uniform=None, generator=None)`` returns
+    the measurements ``(B, n_outputs)``; :meth:`density_matrix` returns ρ ``(B, 2**n, 2**n)``.
+    """
+
+    def __init__(self, circuit: Circuit):
+        super().__init__(circuit)
+        n = self.n_qubits
+        self.layout = _Layout(n)
+        self.readout = [op for op in circuit.ops if op.kind == "readout"]
+        ops = [op for op in circuit.ops if op.kind != "readout"]
+        self.random = needs_uniform(circuit)
+        self.product: list[list[Op]] = [[] for _ in range(n)]
+        start = 0
+        while start < len(ops) and len(ops[start].wires) == 1:
+            self.product[ops[start].wires[0]].append(ops[start])
+            start += 1
+        self.stages: list[tuple] = []
+        pending: list[list[Op]] = [[] for _ in range(n)]
+        for op in ops[start:]:
+            if len(op.wires) == 1:
+                pending[op.wires[0]].append(op)
+                continue
+            for w in op.wires:
+                if pending[w]:
+                    self.stages.append(("local", w, pending[w]))
+                    pending[w] = []
+            self._add_multi(op)
+        self.stages += [("local", w, pending[w]) for w in range(n) if pending[w]]
+        # Heisenberg picture for expval-only circuits: the single-wire ops after the last multi-wire
+        # op act on the observables (2x2 each) instead of on ρ.
+        self.tails: dict[int, list[Op]] = {}
+        if all(m.kind == "expval" for m in circuit.measurements):
+            while self.stages and self.stages[-1][0] == "local":
+                _, w, tail_ops = self.stages.pop()
+                self.tails[w] = tail_ops
+
+    def _add_multi(self, op: Op) -> None:
+        spec = gate_spec(op.name) if op.kind == "gate" and op.matrix is None else None
+        kind = "dense"
+        if spec is not None and spec.diagonal:
+            kind = "diag"
+        elif spec is not None and spec.permutation:
+            kind = "perm"
+        if kind != "dense" and self.stages and self.stages[-1][0] == kind:
+            self.stages[-1][1].append(op)
+        else:
+            self.stages.append((kind, [op]) if kind != "dense" else ("dense", op))
+
+    # -- evolution -------------------------------------------------------------------------------
+    def _product_state(self, inputs, weights, uniform, dtype, batch) -> torch.Tensor:
+        """ρ of the leading single-qubit ops as a Kronecker product of per-wire factors (offset 0)."""
+        zero = torch.tensor([1, 0, 0, 0], dtype=dtype, device=inputs.device)
+        acc = torch.ones(1, 1, dtype=dtype, device=inputs.device)
+        for w in range(self.n_qubits):
+            factor = zero
+            for op in self.product[w]:
+                factor = (op_superop(op, inputs, weights, uniform, dtype) @ factor[..., None])[..., 0]  # (..., 4)
+            factor = factor.reshape(-1, 4)
+            acc = (acc[:, :, None] * factor[:, None, :]).reshape(max(acc.shape[0], factor.shape[0]), -1)
+        return acc.expand(batch, -1) if acc.shape[0] != batch else acc
+
+    def _rotate(self, rho: torch.Tensor, pairs: int) -> torch.Tensor:
+        """Move the leading ``pairs`` wire pairs to the end of the layout (one transpose copy)."""
+        batch = rho.shape[0]
+        return rho.reshape(batch, 4**pairs, -1).transpose(1, 2).reshape(batch, -1)
+
+    def _local(self, rho, superop, wire: int, offset: int) -> tuple[torch.Tensor, int]:
+        n, batch = self.n_qubits, rho.shape[0]
+        if (wire - offset) % n:
+            rho = self._rotate(rho, (wire - offset) % n)
+        s = superop.expand(batch, 4, 4) if superop.dim() == 2 else superop
+        # (B, R, 4) = (B, 4, R)^T (B, 4, 4)^T: the wire's pair moves to the end, offset advances by one.
+        rho = torch.bmm(rho.reshape(batch, 4, -1).transpose(1, 2), s.transpose(1, 2)).reshape(batch, -1)
+        return rho, (wire + 1) % n
+
+    def evolve(self, inputs, weights, dtype, uniform=None) -> tuple[torch.Tensor, int]:
+        """ρ after every gate and channel (readout errors excluded) in the layout of :class:`_Layout`.
+
+        Returns:
+            ``(ρ (B, 4**n), offset)``.
+        """
+        n, batch, device = self.n_qubits, inputs.shape[0], inputs.device
+        dim = 2**n
+        check_memory(dim * dim, batch, dtype, device, copies=3, what="density matrix")
+        rho, offset = self._product_state(inputs, weights, uniform, dtype, batch), 0
+        for stage in self.stages:
+            kind = stage[0]
+            if kind == "local":
+                _, w, ops = stage
+                s = _fuse([op_superop(op, inputs, weights, uniform, dtype) for op in ops])
+                rho, offset = self._local(rho, s, w, offset)
+            elif kind == "diag":
+                d = _diagonal_on_register(stage[1][0], inputs, weights, dtype, n)
+                for op in stage[1][1:]:
+                    d = d * _diagonal_on_register(op, inputs, weights, dtype, n)
+                rows, cols = self.layout.rows_cols(offset, device)
+                rho = rho * (d[..., rows] * d.conj()[..., cols])
+            elif kind == "perm":
+                perm = torch.arange(dim, device=device)
+                for op in stage[1]:
+                    table = gate_spec(op.name).matrix(dtype=torch.complex128).real
+                    perm = perm[wire_permutation(table.argmax(dim=1).tolist(), op.wires, n).to(device)]
+                rows, cols = self.layout.rows_cols(offset, device)
+                rho = rho[:, self.layout.positions(offset, device)[perm[rows], perm[cols]]]
+            else:
+                op = stage[1]
+                pos = [(w - offset) % n for w in op.wires]
+                wires = tuple(2 * q for q in pos) + tuple(2 * q + 1 for q in pos)
+                rho = apply_matrix(rho, op_superop(op, inputs, weights, uniform, dtype), wires, 2 * n)
+        return rho, offset
+
+    def _uniform(self, inputs, uniform, generator):
+        if not self.random or uniform is not None:
+            return uniform
+        return torch.rand(inputs.shape[0], generator=generator, dtype=inputs.dtype).to(inputs.device)
+
+    def density_matrix(self, inputs, weights, dtype, uniform=None, generator=None) -> torch.Tensor:
+        """ρ ``(B, 2**n, 2**n)`` complex."""
+        rho, offset = self.evolve(inputs, weights, dtype, self._uniform(inputs, uniform, generator))
+        dim = 2**self.n_qubits
+        return rho[:, self.layout.positions(offset, inputs.device)].reshape(-1, dim, dim)
+
+    def execute(self, inputs, weights, dtype, uniform=None, generator=None):
+        measurements = self.circuit.measurements
+        if len(measurements) == 1 and measurements[0].kind == "state":
+            return self.density_matrix(inputs, weights, dtype, uniform, generator)
+        uniform = self._uniform(inputs, uniform, generator)
+        rho, offset = self.evolve(inputs, weights, dtype, uniform)
+        readout = readout_table(self.readout)
+        tails = {w: _fuse([op_superop(op, inputs, weights, uniform, dtype) for op in ops])
+                 for w, ops in self.tails.items()}
+
+        def exact(words):
+            return torch.stack([self._expval(rho, offset, word, tails) for word in words], dim=1)
+
+        parts, probs = [], None
+        for m in measurements:
+            if m.kind == "expval":
+                value = apply_readout(exact, m.paulis, readout) if any(w in readout for w in m.wires) \
+                    else exact([m.paulis])[:, 0]
+                parts.append(value[:, None])
+            elif m.kind == "probs":
+                if probs is None:
+                    probs = rho[:, torch.diagonal(self.layout.positions(offset, inputs.device))].real  # (B, 2**n)
+                parts.append(readout_probs(marginal_probabilities(probs, m.wires, self.n_qubits), m.wires, readout))
+            else:
+                raise ShapeError("state() must be the circuit's only measurement")
+        return torch.cat(parts, dim=1)
+
+    def _reduced_index(self, offset: int, wires: tuple[int, ...], device) -> torch.Tensor:
+        """Layout positions of ρ[(a, r), (b, r)] for a, b over ``wires`` and r over the rest: ``(2**k, 2**k, 2**(n-k))``."""
+        n, k = self.n_qubits, len(wires)
+        rest = [w for w in range(n) if w not in wires]
+        code = torch.arange(2**k, device=device)
+        tail = torch.arange(2 ** (n - k), device=device)
+
+        def compose(bits):
+            index = torch.zeros(2**k, 2 ** (n - k), dtype=torch.long, device=device)
+            for pos, w in enumerate(wires):
+                index |= (((bits >> (k - 1 - pos)) & 1) << (n - 1 - w))[:, None]
+            for pos, w in enumerate(rest):
+                index |= (((tail >> (n - k - 1 - pos)) & 1) << (n - 1 - w))[None, :]
+            return index
+
+        index = compose(code)  # (2**k, 2**(n-k))
+        return self.layout.positions(offset, device)[index[:, None, :], index[None, :, :]]
+
+    def _expval(self, rho, offset, word, tails) -> torch.Tensor:
+        """Tr(P ρ) = Σ_{k,l} ρ_W[k, l] Π_w v_w[k_w, l_w] with v_w = S_w^T vec(σ_w^T) (S_w: wire w's tail)."""
+        wires = tuple(w for _, w in word)
+        k = len(wires)
+        reduced = rho[:, self._reduced_index(offset, wires, rho.device)].sum(dim=-1)  # (B, 2**k, 2**k)
+        tensor = reduced.reshape((rho.shape[0],) + (2,) * (2 * k))
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        operands, subscripts = [tensor], ["Z" + letters[: 2 * k]]
+        for pos, (letter, w) in enumerate(word):
+            v = _PAULI_VEC[letter].to(device=rho.device, dtype=rho.dtype)
+            if w in tails:
+                v = (tails[w].transpose(-1, -2) @ v[:, None])[..., 0]  # (..., 4)
+            operands.append(v.reshape(*v.shape[:-1], 2, 2))
+            subscripts.append(("Z" if v.dim() == 2 else "") + letters[pos] + letters[k + pos])
+        return torch.einsum(",".join(subscripts) + "->Z", *operands).real
+
+
+def _fuse(superops: list[torch.Tensor]) -> torch.Tensor:
+    """The superoperator of ops applied in order (first = earliest)."""
+    out = superops[0]
+    for s in superops[1:]:
+        out = s @ out
+    return out
+
+
+# vec(σ^T) of each Pauli, index (k, l) -> 2k + l, so that Tr(σ ρ) = Σ vec(σ^T)[(k, l)] ρ[k, l].
+_PAULI_VEC = {
+    "X": torch.tensor([0, 1, 1, 0], dtype=torch.complex128),
+    "Y": torch.tensor([0, 1j, -1j, 0], dtype=torch.complex128),
+    "Z": torch.tensor([1, 0, 0, -1], dtype=torch.complex128),
+}
+
+
+# -- measurements on ρ ---------------------------------------------------------------------------
+def readout_table(ops) -> dict[int, tuple[float, float]]:
+    """Readout flip probabilities by wire, ``{wire: (p0to1, p1to0)}`` (later ops on a wire compose)."""
+    table: dict[int, tuple[float, float]] = {}
+    for op in ops:
+        a, b = op.params[0].scale, op.params[1].scale
+        a0, b0 = table.get(op.wires[0], (0.0, 0.0))
+        # two flips in a row: 0 -> 1 if exactly one of them fires starting from 0, likewise for 1.
+        table[op.wires[0]] = (a0 * (1 - b) + (1 - a0) * a, b0 * (1 - a) + (1 - b0) * b)
+    return table
+
+
+def apply_readout(values_fn, word, table) -> torch.Tensor:
+    """⟨word⟩ under readout flips: Σ_S Π_{w∉S} α_w Π_{w∈S} β_w ⟨P_S⟩ with α = p10 - p01, β = 1 - p01 - p10.
+
+    ``values_fn(subwords) -> (B, len(subwords))`` evaluates exact expectations of sub-words.
+    """
+    noisy = [(p, w) for p, w in word if w in table]
+    clean = tuple((p, w) for p, w in word if w not in table)
+    subsets, coefs = [], []
+    for mask in range(2 ** len(noisy)):
+        kept, coef = list(clean), 1.0
+        for k, (p, w) in enumerate(noisy):
+            a, b = table[w]
+            if mask >> k & 1:
+                kept.append((p, w))
+                coef *= 1 - a - b
+            else:
+                coef *= b - a
+        subsets.append(tuple(kept))
+        coefs.append(coef)
+    nonempty = [k for k, s in enumerate(subsets) if s]
+    values = values_fn([subsets[k] for k in nonempty]) if nonempty else None
+    total = sum(coefs[k] for k, s in enumerate(subsets) if not s)
+    for col, k in enumerate(nonempty):
+        total = total + coefs[k] * values[:, col]
+    return total
+
+
+def readout_probs(marginal: torch.Tensor, wires, readout: dict) -> torch.Tensor:
+    """Marginal probabilities ``(B, 2**k)`` of ``wires`` after classical readout flips ``{wire: (p01, p10)}``."""
+    for pos, w in enumerate(wires):
+        if w in readout:
+            a, b = readout[w]
+            confusion = torch.tensor([[1 - a, b], [a, 1 - b]], dtype=marginal.dtype, device=marginal.device)
+            marginal = apply_matrix(marginal, confusion, (pos,), len(wires))
+    return marginal

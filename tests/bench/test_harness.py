@@ -1,0 +1,75 @@
+"""Smoke tests of the benchmark harness: every installed backend runs one circuit at batch 2 and the
+report is valid JSON; the per-gate baseline agrees with hqnn; partial runs merge."""
+
+import json
+
+import pytest
+import torch
+
+from hqnn.bench import PerGateLayer, Settings, available_backends, measure, plot_scaling, run_scaling
+from hqnn.bench.harness import skip_reason
+from hqnn.bench.report import merge_reports, new_report, speedups
+from hqnn.cli import main
+from hqnn.sim import run
+from hqnn.templates.recipes import sqdr_reupload, strongly_entangling
+
+
+def test_circuits_suite_writes_valid_json(tmp_path, capsys):
+    path = tmp_path / "circuits.json"
+    argv = ["bench", "circuits", "--json", str(path), "--circuits", "rezk_qnn", "--batches", "2",
+            "--repeats", "1", "--budget", "0", "--threads", "1", "--fresh"]
+    assert main(argv) == 0
+    report = json.loads(path.read_text())
+    backends = [b for b in available_backends() if b != "pennylane-mixed"]
+    assert {c["backend"] for c in report["checks"]} == set(backends)
+    assert all(c["ok"] for c in report["checks"])
+    assert len(report["results"]) == 2 * len(backends)
+    for r in report["results"]:
+        assert r["status"] == "ok" and r["ms"] > 0 and r["batch"] == 2
+        assert {"circuit", "backend", "batch", "mode", "ms", "peak_mb"} <= set(r)
+    assert report["machine"]["torch_threads"] == 1 and report["versions"]["torch"]
+    assert any("hqnn_vs_pergate-torch" in r for r in report["ratios"])
+    assert "| rezk_qnn | 2 | forward |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("circuit", [strongly_entangling(3, 2), sqdr_reupload(2, 2)], ids=["sel", "sqdr"])
+def test_pergate_baseline_matches_hqnn(circuit):
+    layer = PerGateLayer(circuit)
+    torch.nn.init.uniform_(layer.weights, 0, 6)
+    x = torch.rand(5, circuit.n_inputs)
+    expected = run(circuit, x.double(), layer.weights.detach().double())
+    torch.testing.assert_close(layer(x).double(), expected, atol=1e-5, rtol=0)
+
+
+def test_measure_counts_calls_and_memory():
+    t = measure(lambda: torch.ones(1000).sum(), repeats=3, budget_s=10)
+    assert t.n_calls == 3 and 0 < t.ms_min <= t.ms
+    assert t.peak_mb is None or t.peak_mb >= 0
+
+
+def test_skip_reason_predicts_from_a_smaller_configuration():
+    settings = Settings(max_call_s=1.0)
+    assert skip_reason(None, 4, settings) is None
+    assert skip_reason({"ms": 100.0, "peak_mb": 1.0}, 4, settings) is None
+    assert "predicted" in skip_reason({"ms": 400.0, "peak_mb": 1.0}, 4, settings)
+    assert "skipped" in skip_reason({"ms": None}, 4, settings)
+
+
+def test_partial_runs_merge_and_give_ratios():
+    machine = {"cpu": "x", "device": "cpu"}
+    row = {"circuit": "c", "batch": 1, "mode": "forward"}
+    old = new_report("circuits", machine, {}, {}, [], [{**row, "backend": "hqnn", "ms": 9.0},
+                                                       {**row, "backend": "pergate-torch", "ms": 8.0}])
+    new = new_report("circuits", machine, {}, {}, [], [{**row, "backend": "hqnn", "ms": 2.0}])
+    merged = merge_reports(old, new)
+    assert sorted(r["ms"] for r in merged["results"]) == [2.0, 8.0]
+    assert speedups(merged["results"]) == [{**row, "hqnn_vs_pergate-torch": 4.0}]
+    assert merge_reports(old, new_report("circuits", {"cpu": "y", "device": "cpu"}, {}, {}, [], []))["results"] == []
+
+
+def test_scaling_sweep_and_plot(tmp_path):
+    out = run_scaling([2, 4], [1, 2], ["hqnn"], Settings(repeats=1, budget_s=0))
+    assert len(out["results"]) == 4 and all(r["ms"] > 0 for r in out["results"])
+    assert all(c["ok"] for c in out["checks"])
+    png = plot_scaling(out["results"], tmp_path / "scaling.png")
+    assert png.stat().st_size > 1000
