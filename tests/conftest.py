@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
 # Property tests simulate circuits, whose run time varies: no per-example deadline. The default
 # profile keeps the suite fast and reproducible (derandomized); HYPOTHESIS_PROFILE=thorough explores
 # many more random examples.
-# Test tensors are tiny: intra-op threads only add overhead, and on a loaded machine their spin-waits
-# make each small kernel orders of magnitude slower.
+# Test tensors are tiny: intra-op threads (torch's and numpy's BLAS) only add overhead, and on a
+# loaded machine their spin-waits make each small kernel orders of magnitude slower.
 torch.set_num_threads(1)
+threadpool_limits(1)
 
 _SLOW_OK = [HealthCheck.too_slow]
 settings.register_profile("hqnn", deadline=None, max_examples=60, derandomize=True, suppress_health_check=_SLOW_OK)

@@ -141,6 +141,18 @@ def test_reset_parameters_redraws(layer):
     assert not torch.equal(before, layer.weights.detach())
 
 
+def test_circuit_without_inputs():
+    """A purely variational circuit: inputs of width 0, one output row per input row."""
+    c = Circuit(2)
+    w = c.add_weights("w", (2,))
+    c.ry(w[0], 0).ry(w[1], 1).expval_z()
+    layer = QuantumLayer(c)
+    out = layer(torch.zeros(3, 0))
+    assert out.shape == (3, 2)
+    torch.testing.assert_close(out, run(c, torch.zeros(3, 0), layer.weights.detach()))
+    assert layer(torch.zeros(2, 5, 0)).shape == (2, 5, 2)
+
+
 def test_errors(layer):
     with pytest.raises(ShapeError, match=r"\(\.\.\., 4\); got \(2, 3\)"):
         layer(torch.zeros(2, 3))

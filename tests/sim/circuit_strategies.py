@@ -10,12 +10,20 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from hqnn.sim import GATES, Circuit
 from reference import random_unitary
 
 GATE_NAMES = sorted(GATES) + ["QubitUnitary"]
+DEFAULT_EXAMPLES = 60  # max_examples of the "hqnn" profile (tests/conftest.py)
+
+
+def examples(n: int) -> int:
+    """An example budget for a slow property test: ``n`` under the default profile, scaled with it
+    (HYPOTHESIS_PROFILE=thorough raises every budget)."""
+    return max(1, round(n * settings.default.max_examples / DEFAULT_EXAMPLES))
 SCALES = [1.0, -1.0, math.pi, 0.5, -2.5]
 
 

@@ -117,22 +117,13 @@ def gate(name: str, *angles: float) -> np.ndarray:
 def embed(matrix: np.ndarray, wires, n_qubits: int) -> np.ndarray:
     """Lift a k-qubit matrix on ``wires`` (in the matrix's order) to the full ``(2**n, 2**n)`` register.
 
-    U = sum_{a, b} U[a, b] (x)_q F_q with F_q = |a_j><b_j| on the j-th gate wire q and I elsewhere.
+    With the gate's wires moved to the front, the operator is U (x) I_rest. So
+    U_full[i, j] = (U (x) I_rest)[s(i), s(j)], where s(i) re-reads the bits of basis index i in the
+    order (gate wires in the matrix's order, then the other wires in increasing order).
     """
-    k = len(wires)
-    full = np.zeros((2**n_qubits, 2**n_qubits), dtype=np.complex128)
-    for a in range(2**k):
-        for b in range(2**k):
-            if matrix[a, b] == 0:
-                continue
-            factors = [I2] * n_qubits
-            for j, wire in enumerate(wires):
-                bit_a, bit_b = (a >> (k - 1 - j)) & 1, (b >> (k - 1 - j)) & 1
-                outer = np.zeros((2, 2), dtype=np.complex128)
-                outer[bit_a, bit_b] = 1
-                factors[wire] = outer
-            full += matrix[a, b] * kron(*factors)
-    return full
+    order = list(wires) + [w for w in range(n_qubits) if w not in wires]
+    s = [int("".join(str((i >> (n_qubits - 1 - w)) & 1) for w in order), 2) for i in range(2**n_qubits)]
+    return kron(matrix, np.eye(2 ** (n_qubits - len(wires))))[np.ix_(s, s)]
 
 
 def angle_value(angle, inputs, weights) -> float:

@@ -12,7 +12,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from circuit_strategies import circuit_specs
+from circuit_strategies import circuit_specs, examples
 from hqnn.sim import run
 from hqnn.templates import recipes
 
@@ -212,7 +212,7 @@ def _pl_body(spec, circuit):
     return body
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(spec=circuit_specs(max_qubits=4, max_ops=10, max_batch=2))
 def test_random_circuits_match_pennylane(spec):
     circuit = spec.build()

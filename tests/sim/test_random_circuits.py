@@ -7,7 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from circuit_strategies import circuit_specs, layered_circuit_specs
+from circuit_strategies import circuit_specs, examples, layered_circuit_specs
 from hqnn.sim import Circuit, run
 from reference import evaluate_batch, random_unitary
 
@@ -26,14 +26,15 @@ def test_float64_matches_reference(method, spec):
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-10, rtol=0)
 
 
-@pytest.mark.parametrize("method", METHODS)
-@settings(max_examples=25)
+@settings(max_examples=examples(30))
 @given(spec=layered_circuit_specs())
-def test_wide_layered_circuits_match_reference(method, spec):
+def test_wide_layered_circuits_match_reference(spec):
     circuit = spec.build()
     inputs, weights = spec.arguments()
-    out = run(circuit, torch.tensor(inputs), torch.tensor(weights), method=method)
-    np.testing.assert_allclose(out.numpy(), evaluate_batch(circuit, inputs, weights), atol=1e-10, rtol=0)
+    expected = evaluate_batch(circuit, inputs, weights)
+    for method in METHODS:
+        out = run(circuit, torch.tensor(inputs), torch.tensor(weights), method=method)
+        np.testing.assert_allclose(out.numpy(), expected, atol=1e-10, rtol=0, err_msg=method)
 
 
 @given(spec=circuit_specs(max_ops=10))
@@ -108,3 +109,16 @@ def test_outputs_own_their_memory(method, measure):
     out = run(c, torch.zeros(3, 0), method=method)
     out.mul_(2)
     assert torch.equal(out[0], out[2])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@settings(max_examples=examples(20))
+@given(spec=circuit_specs())
+def test_cuda_matches_cpu(spec):
+    """The device follows the arguments; results agree with the CPU's."""
+    circuit = spec.build()
+    inputs, weights = spec.arguments()
+    for method in METHODS:
+        out = run(circuit, torch.tensor(inputs, device="cuda"), torch.tensor(weights, device="cuda"), method=method)
+        assert out.device.type == "cuda"
+        np.testing.assert_allclose(out.cpu().numpy(), evaluate_batch(circuit, inputs, weights), atol=1e-10, rtol=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -144,7 +145,8 @@ def empty_record(status: str, reason: str) -> dict:
 
 def time_config(backend: Backend, x: torch.Tensor, mode: str, settings: Settings,
                 skip: str | None = None) -> dict:
-    """Time one configuration; returns ``{ms, ms_min, n_calls, peak_mb, status, reason}``."""
+    """Time one configuration; returns ``{ms, ms_min, n_calls, peak_mb, status, reason, load_avg_1m}``
+    (the load average says whether other work on the machine skewed the timing)."""
     if skip:
         return empty_record("skipped", skip)
     try:
@@ -154,4 +156,4 @@ def time_config(backend: Backend, x: torch.Tensor, mode: str, settings: Settings
         log.warning("%s %s failed: %s", backend.name, mode, exc)
         return empty_record("failed", f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
     return {"ms": round(t.ms, 4), "ms_min": round(t.ms_min, 4), "n_calls": t.n_calls, "peak_mb": t.peak_mb,
-            "status": "ok", "reason": None}
+            "status": "ok", "reason": None, "load_avg_1m": round(os.getloadavg()[0], 2)}

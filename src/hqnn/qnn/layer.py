@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hqnn.exceptions import ShapeError
+from hqnn.exceptions import ConfigError, ShapeError
 from hqnn.qnn.init import initialize
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.execute import run
+from hqnn.sim.gradients import DIFF_METHODS, execute
+from hqnn.sim.noise import NoiseModel
 
 __all__ = ["QuantumLayer"]
 
@@ -24,6 +26,11 @@ class QuantumLayer(nn.Module):
         init: weight initialiser: "uniform" (U[0, 2π), the default), "normal", "truncated_normal", "zeros".
         init_kwargs: settings of the initialiser (e.g. ``{"std": 0.1}``).
         method: simulation method passed to :func:`hqnn.sim.run`.
+        diff_method: "best" (backprop, or parameter-shift with shots), "backprop", "adjoint",
+            "parameter-shift" or "finite-diff" (:mod:`hqnn.sim.gradients`).
+        shots: samples per measurement (None: exact expectations).
+        noise_model: a :class:`hqnn.sim.noise.NoiseModel` applied to the circuit (density matrices).
+        generator: a CPU torch.Generator for shots and random channel strengths (reproducible runs).
 
     Raises:
         ShapeError: inputs whose last dimension is not ``circuit.n_inputs``.
@@ -36,12 +43,18 @@ class QuantumLayer(nn.Module):
     """
 
     def __init__(self, circuit: Circuit, init: str = "uniform", init_kwargs: dict | None = None,
-                 method: str = "auto"):
+                 method: str = "auto", diff_method: str = "best", shots: int | None = None,
+                 noise_model: NoiseModel | None = None, generator: torch.Generator | None = None):
         super().__init__()
         if not isinstance(circuit, Circuit):
             raise TypeError(f"QuantumLayer needs an hqnn Circuit; got {type(circuit).__name__}")
+        if diff_method != "best" and diff_method not in DIFF_METHODS:
+            raise ConfigError(f"unknown diff_method {diff_method!r}; valid: best, {', '.join(DIFF_METHODS)}")
         self.circuit = circuit
         self.method = method
+        self.noise_model, self.shots, self.generator = noise_model, shots, generator
+        self.diff_method = ("parameter-shift" if shots else "backprop") if diff_method == "best" else diff_method
+        self.simulated = noise_model.apply(circuit) if noise_model is not None else circuit
         self.init, self.init_kwargs = init, dict(init_kwargs or {})
         self.weights = nn.Parameter(torch.empty(circuit.n_weights))
         self.reset_parameters()
@@ -66,7 +79,12 @@ class QuantumLayer(nn.Module):
             raise ShapeError(
                 f"QuantumLayer expects inputs of shape (..., {self.n_inputs}); got {tuple(x.shape)}")
         lead = x.shape[:-1]
-        out = run(self.circuit, x.reshape(-1, self.n_inputs), self.weights.to(x.device), method=self.method)
+        flat, weights = x.reshape(-1, self.n_inputs), self.weights.to(x.device)
+        if self.diff_method == "backprop" and self.simulated is self.circuit and self.generator is None:
+            out = run(self.circuit, flat, weights, method=self.method)
+        else:
+            out = execute(self.simulated, flat, weights, diff_method=self.diff_method, shots=self.shots,
+                          generator=self.generator)
         return out.reshape(*lead, out.shape[-1])
 
     def extra_repr(self) -> str:

@@ -42,7 +42,8 @@ _PAULI = {
 def superop_from_kraus(kraus: torch.Tensor) -> torch.Tensor:
     """``Σ_k K_k ⊗ conj(K_k)``: ``(..., m, d, d) -> (..., d², d²)``."""
     d = kraus.shape[-1]
-    s = torch.einsum("...mik,...mjl->...ijkl", kraus, kraus.conj())
+    # broadcast product, not einsum: einsum lowers to tiny GEMMs that are slow under thread contention
+    s = (kraus[..., :, None, :, None] * kraus.conj()[..., None, :, None, :]).sum(dim=-5)  # (..., d, d, d, d)
     return s.reshape(*kraus.shape[:-3], d * d, d * d)
 
 

@@ -31,7 +31,7 @@ from hqnn.sim.plan import Plan
 from hqnn.sim.state import check_memory
 
 __all__ = ["DensityPlan", "angle_value", "op_superop", "readout_table", "apply_readout", "readout_probs",
-           "needs_uniform"]
+           "needs_uniform", "combine_measurements"]
 
 _TRANSFORMS = {"sigmoid": torch.sigmoid}
 
@@ -153,6 +153,7 @@ class DensityPlan(Plan):
         # Heisenberg picture for expval-only circuits: the single-wire ops after the last multi-wire
         # op act on the observables (2x2 each) instead of on ρ.
         self.tails: dict[int, list[Op]] = {}
+        self._reduced_cache: dict[tuple, torch.Tensor] = {}
         if all(m.kind == "expval" for m in circuit.measurements):
             while self.stages and self.stages[-1][0] == "local":
                 _, w, tail_ops = self.stages.pop()
@@ -255,24 +256,21 @@ class DensityPlan(Plan):
                  for w, ops in self.tails.items()}
 
         def exact(words):
-            return torch.stack([self._expval(rho, offset, word, tails) for word in words], dim=1)
+            return self._expvals(rho, offset, words, tails)
 
-        parts, probs = [], None
-        for m in measurements:
-            if m.kind == "expval":
-                value = apply_readout(exact, m.paulis, readout) if any(w in readout for w in m.wires) \
-                    else exact([m.paulis])[:, 0]
-                parts.append(value[:, None])
-            elif m.kind == "probs":
-                if probs is None:
-                    probs = rho[:, torch.diagonal(self.layout.positions(offset, inputs.device))].real  # (B, 2**n)
-                parts.append(readout_probs(marginal_probabilities(probs, m.wires, self.n_qubits), m.wires, readout))
-            else:
-                raise ShapeError("state() must be the circuit's only measurement")
-        return torch.cat(parts, dim=1)
+        def probs():
+            return rho[:, torch.diagonal(self.layout.positions(offset, inputs.device))].real  # (B, 2**n)
+
+        return combine_measurements(measurements, readout, exact, probs, self.n_qubits)
 
     def _reduced_index(self, offset: int, wires: tuple[int, ...], device) -> torch.Tensor:
         """Layout positions of ρ[(a, r), (b, r)] for a, b over ``wires`` and r over the rest: ``(2**k, 2**k, 2**(n-k))``."""
+        key = (offset, wires, str(device))
+        if key not in self._reduced_cache:
+            self._reduced_cache[key] = self._build_reduced_index(offset, wires, device)
+        return self._reduced_cache[key]
+
+    def _build_reduced_index(self, offset: int, wires: tuple[int, ...], device) -> torch.Tensor:
         n, k = self.n_qubits, len(wires)
         rest = [w for w in range(n) if w not in wires]
         code = torch.arange(2**k, device=device)
@@ -289,16 +287,25 @@ class DensityPlan(Plan):
         index = compose(code)  # (2**k, 2**(n-k))
         return self.layout.positions(offset, device)[index[:, None, :], index[None, :, :]]
 
-    def _expval(self, rho, offset, word, tails) -> torch.Tensor:
+    def _expvals(self, rho, offset, words, tails) -> torch.Tensor:
+        """Pauli-word expectations ``(B, len(words))`` from the words' reduced density matrices (one gather)."""
+        indices = [self._reduced_index(offset, tuple(w for _, w in word), rho.device) for word in words]
+        values = rho[:, torch.cat([i.reshape(-1) for i in indices])]
+        out = []
+        for word, index, chunk in zip(words, indices, values.split([i.numel() for i in indices], dim=1)):
+            reduced = chunk.reshape(-1, *index.shape).sum(dim=-1)  # (B, 2**k, 2**k)
+            out.append(self._expval(reduced, word, tails))
+        return torch.stack(out, dim=1)
+
+    @staticmethod
+    def _expval(reduced, word, tails) -> torch.Tensor:
         """Tr(P ρ) = Σ_{k,l} ρ_W[k, l] Π_w v_w[k_w, l_w] with v_w = S_w^T vec(σ_w^T) (S_w: wire w's tail)."""
-        wires = tuple(w for _, w in word)
-        k = len(wires)
-        reduced = rho[:, self._reduced_index(offset, wires, rho.device)].sum(dim=-1)  # (B, 2**k, 2**k)
-        tensor = reduced.reshape((rho.shape[0],) + (2,) * (2 * k))
+        k = len(word)
+        tensor = reduced.reshape((reduced.shape[0],) + (2,) * (2 * k))
         letters = "abcdefghijklmnopqrstuvwxyz"
         operands, subscripts = [tensor], ["Z" + letters[: 2 * k]]
         for pos, (letter, w) in enumerate(word):
-            v = _PAULI_VEC[letter].to(device=rho.device, dtype=rho.dtype)
+            v = _PAULI_VEC[letter].to(device=reduced.device, dtype=reduced.dtype)
             if w in tails:
                 v = (tails[w].transpose(-1, -2) @ v[:, None])[..., 0]  # (..., 4)
             operands.append(v.reshape(*v.shape[:-1], 2, 2))
@@ -359,6 +366,30 @@ def apply_readout(values_fn, word, table) -> torch.Tensor:
     for col, k in enumerate(nonempty):
         total = total + coefs[k] * values[:, col]
     return total
+
+
+def combine_measurements(measurements, readout: dict, expvals_fn, probs_fn, n_qubits: int) -> torch.Tensor:
+    """Expvals and probs of a circuit, with readout flips, concatenated: ``(B, n_outputs)``.
+
+    Args:
+        measurements: the circuit's measurements (no ``state``).
+        readout: ``{wire: (p0to1, p1to0)}``.
+        expvals_fn: ``words -> (B, len(words))`` exact Pauli-word expectations.
+        probs_fn: ``() -> (B, 2**n)`` the computational-basis probabilities (called at most once).
+    """
+    clean = [m.paulis for m in measurements if m.kind == "expval" and not any(w in readout for w in m.wires)]
+    clean_values = dict(zip(clean, expvals_fn(clean).unbind(1))) if clean else {}
+    parts, probs = [], None
+    for m in measurements:
+        if m.kind == "expval":
+            value = clean_values[m.paulis] if m.paulis in clean_values else apply_readout(expvals_fn, m.paulis, readout)
+            parts.append(value[:, None])
+        elif m.kind == "probs":
+            probs = probs_fn() if probs is None else probs
+            parts.append(readout_probs(marginal_probabilities(probs, m.wires, n_qubits), m.wires, readout))
+        else:
+            raise ShapeError("state() must be the circuit's only measurement")
+    return torch.cat(parts, dim=1)
 
 
 def readout_probs(marginal: torch.Tensor, wires, readout: dict) -> torch.Tensor:

@@ -82,13 +82,16 @@ class EnginePlanCore:
         stages = schedule(prims)
         self.z_only = bool(self.measurements) and all(
             m.kind == "probs" or (m.kind == "expval" and all(l == "Z" for l, _ in m.paulis)) for m in self.measurements)
+        self.z_words_only = self.z_only and all(m.kind == "expval" for m in self.measurements)
         while self.z_only and stages and stages[-1].kind == "diag":
             stages.pop()
         consts = sorted({p.angle.scale for p in prims if p.angle is not None and p.angle.source == CONST} | {0.0})
         self.consts = torch.tensor(consts, dtype=torch.float64)
         self._const_index = {v: i for i, v in enumerate(consts)}
         self.steps = [self._compile_stage(s) for s in stages]
-        self.product_first = bool(self.steps) and self.steps[0]["kind"] == "local"
+        if self.steps and self.steps[0]["kind"] == "local":
+            self.steps[0]["kind"] = "product"  # the first local stage acts on |0...0>: build a product state
+        self.groups = self._group_local_prims()
         words = [tuple(w for _, w in m.paulis) for m in self.measurements if m.kind == "expval"]
         self.signs = pauli_signs(words, n, torch.float64, "cpu") if self.z_only and words else None
         self._device_cache: dict = {}
@@ -127,12 +130,14 @@ class EnginePlanCore:
                                  for d in range(depth)]
             # one primitive per wire, already in wire order: the matrices need no gathering
             step["direct"] = depth == 1 and step["positions"][0].tolist() == list(range(len(stage.prims)))
-            step["chunks"] = _chunks(wires)
+            # per-sample blocks are (B, d, d): keep d*d <= 2**n so that they cost no more than a state
+            step["chunks"] = _chunks(wires, max(1, min(MAX_CHUNK, n // 2)) if per_sample else MAX_CHUNK)
         elif stage.kind == "perm":
             perm = np.arange(2**n)
             for p in stage.prims:
                 perm = perm[wire_permutation(list(p.table), p.wires, n).numpy()]
             step["perm"] = torch.tensor(perm)
+            step["inverse"] = torch.tensor(np.argsort(perm))
         elif stage.kind == "diag":
             with_angle = [p for p in stage.prims if p.angle is not None]
             step["A"] = torch.tensor(np.stack([_expand_local(p.coeffs[0], p.wires, n) for p in with_angle])
@@ -144,6 +149,21 @@ class EnginePlanCore:
         else:
             step["ops"] = [p.op for p in stage.prims]
         return step
+
+    def _group_local_prims(self) -> dict:
+        """Concatenate the local primitives of all stages, shared and per-sample apart, so that all
+        their matrices come from one vectorised ``C + cos·A + sin·S`` per group at run time."""
+        groups = {}
+        for per_sample in (False, True):
+            members = [s for s in self.steps if s["kind"] in ("local", "product") and s["per_sample"] == per_sample]
+            if not members:
+                continue
+            lo = 0
+            for step in members:
+                step["span"] = (lo, lo + len(step["slots"]))
+                lo += len(step["slots"])
+            groups[per_sample] = {k: torch.cat([step.pop(k) for step in members]) for k in ("C", "A", "S", "slots", "factor")}
+        return groups
 
     def _tables(self, dtype: torch.dtype, device: torch.device) -> list[dict]:
         """The compiled tables as tensors of the run's dtype and device (cached)."""
@@ -160,31 +180,37 @@ class EnginePlanCore:
                         v = [t.to(device) for t in v]
                     out[k] = v
                 conv.append(out)
+            groups = {ps: {k: v.to(device=device, dtype=dtype if v.is_complex() else real if v.is_floating_point() else v.dtype)
+                           for k, v in g.items()} for ps, g in self.groups.items()}
             consts = self.consts.to(device=device, dtype=real)
             signs = None if self.signs is None else self.signs.to(device=device, dtype=real)
-            self._device_cache[key] = (conv, consts, signs)
+            self._device_cache[key] = (conv, groups, consts, signs)
         return self._device_cache[key]
 
     # -- run -----------------------------------------------------------------------------------------
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Outputs ``(B, n_out)``. Stage matrices and phases are built here with autograd (small
-        tensors); the state evolution and its backward sweep are one :class:`_Evolve` node."""
+        """Outputs ``(B, n_out)``. Stage matrices, phases and the initial product state are built
+        here with autograd (small tensors, few ops); the state evolution and its backward sweep are
+        one :class:`_Evolve` node."""
         n, batch, device = self.n_qubits, inputs.shape[0], inputs.device
-        steps, consts, signs = self._tables(dtype, device)
+        steps, groups, consts, signs = self._tables(dtype, device)
         check_memory(2**n, batch, dtype, device)
-        shared_table = torch.cat([weights, consts])
-        sample_table = None
+        tables = {False: torch.cat([weights, consts])}
         if any(s["per_sample"] for s in steps):
-            sample_table = torch.cat([inputs, shared_table.expand(batch, -1)], dim=1)
+            tables[True] = torch.cat([inputs, tables[False].expand(batch, -1)], dim=1)
+        mats = {ps: _rotation_matrices(g, tables[ps]) for ps, g in groups.items()}
         params = []
         for step in steps:
-            table = sample_table if step["per_sample"] else shared_table
-            if step["kind"] == "local":
-                mats = self._local_matrices(step, table)
-                params.extend(_kron(mats[..., a:b, :, :]) for a, b, _ in step["chunks"])
-                continue
-            elif step["kind"] == "diag":
-                params.append(self._phases(step, table))
+            kind = step["kind"]
+            if kind in ("local", "product"):
+                lo, hi = step["span"]
+                wire_mats = _wire_products(step, mats[step["per_sample"]][..., lo:hi, :, :])
+                if kind == "product":
+                    params.append(self._product_state(wire_mats, step["wires"]))
+                else:
+                    params.extend(_kron(wire_mats[..., a:b, :, :]) for a, b, _ in step["chunks"])
+            elif kind == "diag":
+                params.append(self._phases(step, tables[step["per_sample"]]))
             else:
                 params.append(None)
         return _Evolve.apply(self, steps, signs, batch, dtype, *params)
@@ -201,8 +227,8 @@ class EnginePlanCore:
         state = None
         for i, (step, p) in enumerate(self._split(steps, params)):
             kind = step["kind"]
-            if kind == "local" and i == 0:
-                state = self._product_state(p, step["chunks"])
+            if kind == "product":
+                state = p
                 continue
             state = self._ensure(state, dtype, device)
             if kind == "local":
@@ -216,7 +242,7 @@ class EnginePlanCore:
                 for op in step["ops"]:
                     state = apply_matrix(state, op.matrix.to(device=device, dtype=dtype), op.wires, n)
         state = self._ensure(state, dtype, device)
-        return state.expand(batch, -1) if state.shape[0] != batch else state
+        return state.expand(batch, -1).contiguous() if state.shape[0] != batch else state
 
     def backward_sweep(self, steps, params, state, grad):
         """Reverse sweep: undo each stage (unitary, so ψ_prev = U† ψ) while pulling the gradient
@@ -226,22 +252,20 @@ class EnginePlanCore:
         grads = []
         for step, p in reversed(paired):
             kind = step["kind"]
+            if kind == "product":
+                grads.append(grad if p.shape[0] == grad.shape[0] else grad.sum(0, keepdim=True))
+                continue
             if kind == "local":
                 g_chunks = []
                 for (a, b, start), k in reversed(list(zip(step["chunks"], p))):
                     k_inv = k.conj().transpose(-1, -2)
                     state = _apply_block(state, k_inv, start, b - a, n)
-                    d = k.shape[-1]
-                    sv = state.reshape(state.shape[0], 2**start, d, -1)
-                    gv = grad.reshape(grad.shape[0], 2**start, d, -1)
-                    g_k = torch.einsum("baic,bajc->bij", gv, sv.conj())
-                    g_chunks.append(g_k if k.dim() == 3 else g_k.sum(0))
+                    g_chunks.append(_block_grad(grad, state, start, b - a, n, per_sample=k.dim() == 3))
                     grad = _apply_block(grad, k_inv, start, b - a, n)
                 grads.extend(g_chunks)
                 continue
             elif kind == "perm":
-                inverse = step.setdefault("inverse", torch.argsort(step["perm"]))
-                state, grad = state[:, inverse], grad[:, inverse]
+                state, grad = state[:, step["inverse"]], grad[:, step["inverse"]]
                 grads.append(None)
                 continue
             elif kind == "diag":
@@ -264,32 +288,16 @@ class EnginePlanCore:
             state[:, 0] = 1
         return state
 
-    @staticmethod
-    def _local_matrices(step: dict, table: torch.Tensor) -> torch.Tensor:
-        """Per touched wire, the product of its primitives: ``(W, 2, 2)`` or ``(B, W, 2, 2)``."""
-        theta = table[..., step["slots"]] * step["factor"]
-        mats = step["C"] + torch.cos(theta)[..., None, None] * step["A"] + torch.sin(theta)[..., None, None] * step["S"]
-        if step["direct"]:
-            return mats
-        positions = step["positions"]
-        eye = torch.eye(2, dtype=mats.dtype, device=mats.device).expand(*mats.shape[:-3], 1, 2, 2)
-        mats = torch.cat([mats, eye], dim=-3)
-        acc = mats[..., positions[0], :, :]
-        for pos in positions[1:]:
-            acc = mats[..., pos, :, :] @ acc
-        return acc
-
-    def _product_state(self, chunks: list[torch.Tensor], spans) -> torch.Tensor:
-        """Kronecker product of each chunk's ``K|0>`` (untouched wires stay |0>): ``(B or 1, 2**n)``."""
-        state = torch.ones(1, 1, dtype=chunks[0].dtype, device=chunks[0].device)
-        wire = 0
-        for (a, b, start), k in zip(spans, chunks):
-            col = k[..., :, 0]
-            col = col if col.dim() == 2 else col.unsqueeze(0)
-            state = _pad_zero_wires(state, start - wire)
-            state = (state[:, :, None] * col[:, None, :]).reshape(max(state.shape[0], col.shape[0]), -1)
-            wire = start + (b - a)
-        return _pad_zero_wires(state, self.n_qubits - wire)
+    def _product_state(self, wire_mats: torch.Tensor, wires: list[int]) -> torch.Tensor:
+        """Kronecker product of each wire's ``M|0>`` (untouched wires stay |0>): ``(B or 1, 2**n)``."""
+        cols = wire_mats[..., :, 0]  # (..., W, 2)
+        zero = torch.tensor([1, 0], dtype=cols.dtype, device=cols.device)
+        by_wire = {w: cols[..., j, :] for j, w in enumerate(wires)}
+        state = None
+        for w in range(self.n_qubits):
+            v = by_wire.get(w, zero)
+            state = v if state is None else (state.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
+        return state if state.dim() == 2 else state.unsqueeze(0)
 
     @staticmethod
     def _phases(step: dict, table: torch.Tensor) -> torch.Tensor:
@@ -327,8 +335,8 @@ def _pad_zero_wires(state: torch.Tensor, count: int) -> torch.Tensor:
 MAX_CHUNK = 6  # wires per Kronecker block: 64x64 matrices keep the matmuls efficient and small
 
 
-def _chunks(wires: list[int]) -> list[tuple[int, int, int]]:
-    """Split sorted touched wires into runs of consecutive wires of at most MAX_CHUNK:
+def _chunks(wires: list[int], max_width: int) -> list[tuple[int, int, int]]:
+    """Split sorted touched wires into runs of consecutive wires of at most ``max_width``:
     (first index into ``wires``, end index, first wire)."""
     runs, start = [], 0
     for i in range(1, len(wires) + 1):
@@ -337,7 +345,7 @@ def _chunks(wires: list[int]) -> list[tuple[int, int, int]]:
             start = i
     out = []
     for a, b in runs:
-        pieces = -(-(b - a) // MAX_CHUNK)
+        pieces = -(-(b - a) // max_width)
         size = -(-(b - a) // pieces)
         out.extend((j, min(j + size, b), wires[j]) for j in range(a, b, size))
     return out
@@ -345,12 +353,49 @@ def _chunks(wires: list[int]) -> list[tuple[int, int, int]]:
 
 def _kron(mats: torch.Tensor) -> torch.Tensor:
     """Kronecker product over the wire axis: ``(..., k, 2, 2) -> (..., 2**k, 2**k)``."""
+    lead = mats.shape[:-3]
     out = mats[..., 0, :, :]
     for j in range(1, mats.shape[-3]):
-        m = mats[..., j, :, :]
-        d = out.shape[-1] * 2
-        out = (out[..., :, None, :, None] * m[..., None, :, None, :]).reshape(*out.shape[:-2], d, d)
+        d = out.shape[-1]
+        out = (out.reshape(*lead, d, 1, d, 1) * mats[..., j, :, :].reshape(*lead, 1, 2, 1, 2)).reshape(*lead, 2 * d, 2 * d)
     return out
+
+
+def _rotation_matrices(group: dict, table: torch.Tensor) -> torch.Tensor:
+    """All primitives' matrices ``C + cos(kθ)·A + sin(kθ)·S`` at once: ``(..., g, 2, 2)``."""
+    theta = table[..., group["slots"]] * group["factor"]
+    shape = (*theta.shape, 1, 1)
+    return group["C"] + torch.cos(theta).reshape(shape) * group["A"] + torch.sin(theta).reshape(shape) * group["S"]
+
+
+def _wire_products(step: dict, mats: torch.Tensor) -> torch.Tensor:
+    """Per touched wire, the product of its primitives (in order): ``(..., W, 2, 2)``."""
+    if step["direct"]:
+        return mats
+    positions = step["positions"]
+    eye = torch.eye(2, dtype=mats.dtype, device=mats.device).expand(*mats.shape[:-3], 1, 2, 2)
+    mats = torch.cat([mats, eye], dim=-3)
+    acc = mats[..., positions[0], :, :]
+    for pos in positions[1:]:
+        acc = mats[..., pos, :, :] @ acc
+    return acc
+
+
+def _block_grad(grad: torch.Tensor, state: torch.Tensor, start: int, width: int, n: int,
+                per_sample: bool) -> torch.Tensor:
+    """Gradient of a block matrix K applied on wires start..start+width-1 (``out = K state``):
+    ``sum over the other indices of grad ⊗ conj(state)``; ``(B, d, d)`` per sample or ``(d, d)`` shared."""
+    d, batch = 2**width, grad.shape[0]
+    rest, lead = 2 ** (n - start - width), 2**start
+    if rest == 1 and not per_sample:
+        g, s = grad.reshape(-1, d), state.reshape(-1, d)
+        return g.T @ s.conj()
+    if lead == 1:
+        g, s = grad.reshape(batch, d, rest), state.reshape(batch, d, rest)
+        out = g @ s.conj().transpose(-1, -2)
+        return out if per_sample else out.sum(0)
+    out = torch.einsum("baic,bajc->bij", grad.reshape(batch, lead, d, rest), state.reshape(batch, lead, d, rest).conj())
+    return out if per_sample else out.sum(0)
 
 
 def _apply_block(state: torch.Tensor, k: torch.Tensor, start: int, width: int, n: int) -> torch.Tensor:
@@ -376,7 +421,8 @@ class _Evolve(torch.autograd.Function):
         ctx.core, ctx.steps, ctx.signs = core, steps, signs
         ctx.save_for_backward(state, *[p for p in params if p is not None])
         ctx.param_mask = [p is not None for p in params]
-        return core.measure(state, signs)
+        out = core.measure(state, signs)
+        return out.clone() if out is state else out  # the saved state must not be modified in place
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -384,9 +430,11 @@ class _Evolve(torch.autograd.Function):
         it = iter(saved)
         params = [next(it) if present else None for present in ctx.param_mask]
         core = ctx.core
-        with torch.enable_grad():
-            leaf = state.detach().requires_grad_(True)
-            out = core.measure(leaf, ctx.signs)
-            (grad_state,) = torch.autograd.grad(out, leaf, grad_out)
+        if core.z_words_only:
+            grad_state = 2 * state * (grad_out @ ctx.signs.T)  # d|ψ|²/dψ* with the sign matrix
+        else:
+            with torch.enable_grad():
+                leaf = state.detach().requires_grad_(True)
+                (grad_state,) = torch.autograd.grad(core.measure(leaf, ctx.signs), leaf, grad_out)
         grads = core.backward_sweep(ctx.steps, params, state, grad_state)
         return (None, None, None, None, None, *grads)

@@ -1,0 +1,237 @@
+"""Gradient methods: backprop, adjoint, parameter-shift and finite differences, through torch autograd.
+
+Every method but backprop works on the circuit *lifted* to per-sample angles: each non-constant
+gate angle or channel strength becomes a column of θ ``(B, P)`` computed (differentiably) from the
+inputs and weights, and a custom ``torch.autograd.Function`` maps θ to the outputs. Its backward
+gives dL/dθ, and autograd carries it on to the inputs and weights, so every method works inside any
+torch model.
+
+* "adjoint": statevector forward keeping only the final state; the backward sweeps the gates in
+  reverse applying U† to the state and to λ = H_eff ψ (O(1) stored states). Noise-free, exact shots.
+* "parameter-shift": [f(θ+π/2) - f(θ-π/2)]/2 for single-frequency gates (RX, RY, RZ, PhaseShift, Rot,
+  U3, IsingXX/YY/ZZ: each angle enters through one exp(-iθG/2) with G² = I, up to a global phase);
+  the four-term rule with shifts π/2 and 3π/2 for CRX, CRY, CRZ, CRot (Wierichs et al. 2022). Works
+  with noise (density matrices) and shots; channel strengths use central differences.
+* "finite-diff": central differences (step h) on every column.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+
+from hqnn.exceptions import ConfigError, UnsupportedError
+from hqnn.sim.apply import apply_matrix
+from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
+from hqnn.sim.density import angle_value, needs_uniform
+from hqnn.sim.execute import op_matrix, prepare_arguments
+from hqnn.sim.measure import measure
+from hqnn.sim.plan import compile_circuit
+from hqnn.sim.shots import sample_measurements
+from hqnn.sim.state import zero_state
+
+__all__ = ["DIFF_METHODS", "execute", "lift"]
+
+DIFF_METHODS = ("backprop", "adjoint", "parameter-shift", "finite-diff")
+
+_TWO_TERM = {"RX", "RY", "RZ", "PhaseShift", "Rot", "U3", "IsingXX", "IsingYY", "IsingZZ"}
+_FOUR_TERM = {"CRX", "CRY", "CRZ", "CRot"}
+_C_PLUS, _C_MINUS = (math.sqrt(2) + 1) / (4 * math.sqrt(2)), (math.sqrt(2) - 1) / (4 * math.sqrt(2))
+_HALF_PI = math.pi / 2
+
+
+def lift(circuit: Circuit) -> tuple[Circuit, list[Angle], list[str]]:
+    """The circuit with every non-constant angle read from its own input column.
+
+    Returns:
+        ``(lifted circuit with P inputs and no weights, the P original angles, each column's rule:
+        "two-term", "four-term" or "finite-diff")``.
+
+    Raises:
+        UnsupportedError: a trainable angle on a gate without a shift rule.
+    """
+    lifted = copy.copy(circuit)
+    lifted.ops, lifted.weight_shapes, lifted.n_weights = [], {}, 0
+    columns, rules = [], []
+    for op in circuit.ops:
+        params = []
+        for a in op.params:
+            if a.source == CONST or op.kind == "readout":
+                params.append(a)
+                continue
+            if op.kind == "channel":
+                rules.append("finite-diff")
+            elif op.name in _TWO_TERM:
+                rules.append("two-term")
+            elif op.name in _FOUR_TERM:
+                rules.append("four-term")
+            else:
+                raise UnsupportedError(f"no shift rule for a trainable {op.name}")
+            params.append(Angle(INPUT, len(columns)))
+            columns.append(a)
+        lifted.ops.append(Op(op.name, op.wires, tuple(params), op.matrix, op.kind))
+    lifted.n_inputs = len(columns)
+    return lifted, columns, rules
+
+
+_LIFTED: dict[tuple, tuple[Circuit, list[Angle], list[str]]] = {}
+
+
+def _lifted(circuit: Circuit):
+    key = circuit.structure_key()
+    if key not in _LIFTED:
+        if len(_LIFTED) >= 64:
+            _LIFTED.pop(next(iter(_LIFTED)))
+        _LIFTED[key] = lift(circuit)
+    return _LIFTED[key]
+
+
+class _Settings:
+    """What the backward pass needs besides tensors (kept off the autograd graph)."""
+
+    def __init__(self, lifted, rules, cdtype, shots, generator, step):
+        self.lifted, self.rules, self.cdtype = lifted, rules, cdtype
+        self.shots, self.generator, self.step = shots, generator, step
+
+    def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
+        empty = torch.zeros(0, dtype=theta.dtype, device=theta.device)
+        out = compile_circuit(self.lifted).execute(theta, empty, self.cdtype)
+        if self.shots:
+            out = sample_measurements(out, self.lifted.measurements, self.shots, self.generator)
+        return out
+
+
+def _shift_terms(rule: str, step: float) -> list[tuple[float, float]]:
+    if rule == "two-term":
+        return [(_HALF_PI, 0.5), (-_HALF_PI, -0.5)]
+    if rule == "four-term":
+        return [(_HALF_PI, _C_PLUS), (-_HALF_PI, -_C_PLUS), (3 * _HALF_PI, -_C_MINUS), (-3 * _HALF_PI, _C_MINUS)]
+    return [(step, 0.5 / step), (-step, -0.5 / step)]
+
+
+class _Shift(torch.autograd.Function):
+    """θ (B, P) -> outputs (B, n_out); backward by shifted evaluations, one batched call per column."""
+
+    @staticmethod
+    def forward(ctx, theta, settings):
+        ctx.settings = settings
+        ctx.save_for_backward(theta)
+        with torch.no_grad():
+            return settings.evaluate(theta)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (theta,) = ctx.saved_tensors
+        settings, batch = ctx.settings, theta.shape[0]
+        grad = torch.zeros_like(theta)
+        with torch.no_grad():
+            for p, rule in enumerate(settings.rules):
+                terms = _shift_terms(rule, settings.step)
+                shifted = theta.repeat(len(terms), 1)  # (S*B, P)
+                shifted[:, p] += torch.tensor([s for s, _ in terms], dtype=theta.dtype,
+                                              device=theta.device).repeat_interleave(batch)
+                values = settings.evaluate(shifted).reshape(len(terms), batch, -1)  # (S, B, n_out)
+                coefs = torch.tensor([c for _, c in terms], dtype=values.dtype, device=values.device)
+                derivative = torch.einsum("s,sbo->bo", coefs, values)
+                grad[:, p] = (grad_out * derivative).sum(dim=1)
+        return grad, None
+
+
+def _wire_view(state: torch.Tensor, wires: tuple[int, ...], n_qubits: int) -> torch.Tensor:
+    """``(B, 2**n) -> (B, rest, 2**k)`` with ``wires`` as the last axis (as apply_matrix moves them)."""
+    batch = state.shape[0]
+    psi = state.reshape((batch,) + (2,) * n_qubits).movedim([w + 1 for w in wires],
+                                                            list(range(n_qubits + 1 - len(wires), n_qubits + 1)))
+    return psi.reshape(batch, -1, 2 ** len(wires))
+
+
+class _Adjoint(torch.autograd.Function):
+    """θ (B, P) -> outputs; forward keeps only the final state, backward un-computes it gate by gate."""
+
+    @staticmethod
+    def forward(ctx, theta, settings):
+        lifted = settings.lifted
+        empty = torch.zeros(0, dtype=theta.dtype, device=theta.device)
+        with torch.no_grad():
+            state = zero_state(lifted.n_qubits, theta.shape[0], settings.cdtype, theta.device)
+            for op in lifted.ops:
+                state = apply_matrix(state, op_matrix(op, theta, empty, settings.cdtype), op.wires, lifted.n_qubits)
+            out = measure(state, lifted.measurements, lifted.n_qubits)
+        ctx.settings = settings
+        ctx.save_for_backward(theta, state)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        theta, state = ctx.saved_tensors
+        lifted, n = ctx.settings.lifted, ctx.settings.lifted.n_qubits
+        dtype = state.dtype
+        with torch.enable_grad():
+            psi = state.detach().requires_grad_()
+            # PyTorch's gradient of a real L w.r.t. complex ψ is 2 ∂L/∂ψ*, i.e. 2 H_eff ψ.
+            lam = torch.autograd.grad(measure(psi, lifted.measurements, n), psi, grad_out)[0] / 2
+        theta_ = theta.detach().requires_grad_()
+        empty = torch.zeros(0, dtype=theta.dtype, device=theta.device)
+        psi = state.detach()
+        total = torch.zeros((), dtype=theta.dtype, device=theta.device)
+        for op in reversed(lifted.ops):
+            trainable = any(a.source == INPUT for a in op.params)
+            with torch.enable_grad():
+                matrix = op_matrix(op, theta_, empty, dtype) if trainable else op_matrix(op, theta, empty, dtype)
+            dagger = matrix.detach().conj().transpose(-1, -2)
+            psi = apply_matrix(psi, dagger, op.wires, n)
+            if trainable:
+                g = _wire_view(lam, op.wires, n).conj().transpose(1, 2) @ _wire_view(psi, op.wires, n)  # (B, d, d)
+                with torch.enable_grad():
+                    total = total + (g * matrix).real.sum()
+            lam = apply_matrix(lam, dagger, op.wires, n)
+        if not total.requires_grad:
+            return torch.zeros_like(theta), None
+        return 2 * torch.autograd.grad(total, theta_)[0], None
+
+
+def execute(circuit: Circuit, inputs=None, weights=None, *, diff_method: str = "backprop", shots: int | None = None,
+            generator: torch.Generator | None = None, dtype=None, step: float | None = None) -> torch.Tensor:
+    """Run a circuit (clean or noisy) with a chosen gradient method and optional finite shots.
+
+    Args:
+        circuit: the circuit; with channels it runs on density matrices.
+        inputs: ``(B, n_inputs)``; weights: ``(n_weights,)``.
+        diff_method: "backprop", "adjoint", "parameter-shift" or "finite-diff".
+        shots: samples per measurement (None: exact). Needs a method other than backprop/adjoint.
+        generator: a CPU torch.Generator for shots and random channel strengths.
+        dtype: force the precision.
+        step: finite-difference step (default 1e-6 in float64, 1e-3 in float32).
+
+    Returns:
+        ``(B, n_outputs)``.
+
+    Raises:
+        ConfigError: unknown method, or shots with backprop/adjoint.
+        UnsupportedError: adjoint with noise or a state() measurement.
+    """
+    if diff_method not in DIFF_METHODS:
+        raise ConfigError(f"unknown diff_method {diff_method!r}; valid: {', '.join(DIFF_METHODS)}")
+    if shots is not None and diff_method in ("backprop", "adjoint"):
+        raise ConfigError(f"shots={shots} needs diff_method 'parameter-shift' or 'finite-diff'; got {diff_method!r}")
+    inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype)
+    if diff_method == "backprop":
+        plan = compile_circuit(circuit)
+        return plan.execute(inputs, weights, cdtype, generator=generator) if circuit.has_noise \
+            else plan.execute(inputs, weights, cdtype)
+    if any(m.kind == "state" for m in circuit.measurements):
+        raise UnsupportedError(f"diff_method {diff_method!r} needs expval or probs measurements, not state()")
+    if diff_method == "adjoint" and circuit.has_noise:
+        raise UnsupportedError("the adjoint method is for noise-free circuits; use 'parameter-shift' or 'backprop'")
+    lifted, columns, rules = _lifted(circuit)
+    uniform = torch.rand(batch, generator=generator, dtype=inputs.dtype).to(device) if needs_uniform(circuit) else None
+    theta = torch.stack([angle_value(a, inputs, weights, uniform).expand(batch) for a in columns], dim=1) \
+        if columns else inputs.new_zeros(batch, 0)  # (B, P)
+    if diff_method == "finite-diff":
+        rules = ["finite-diff"] * len(rules)
+    if step is None:
+        step = 1e-6 if inputs.dtype == torch.float64 else 1e-3
+    settings = _Settings(lifted, rules, cdtype, shots, generator, step)
+    return (_Adjoint if diff_method == "adjoint" else _Shift).apply(theta, settings)
