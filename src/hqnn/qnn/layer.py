@@ -79,7 +79,7 @@ class QuantumLayer(nn.Module):
             raise ShapeError(
                 f"QuantumLayer expects inputs of shape (..., {self.n_inputs}); got {tuple(x.shape)}")
         lead = x.shape[:-1]
-        flat, weights = x.reshape(-1, self.n_inputs), self.weights.to(x.device)
+        flat, weights = x.reshape(lead.numel(), self.n_inputs), self.weights.to(x.device)
         if self.diff_method == "backprop" and self.simulated is self.circuit and self.generator is None:
             out = run(self.circuit, flat, weights, method=self.method)
         else:
