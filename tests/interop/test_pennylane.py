@@ -18,9 +18,9 @@ qml = pytest.importorskip("pennylane", reason="PennyLane is not installed (pip i
 from hqnn.interop.pennylane import TorchLayer, to_pennylane, trace_qnode  # noqa: E402
 
 TOL = 1e-8
-# Comparisons run hqnn's plain gate-by-gate path so that they test the translation, not the fast engine
-# (which has its own tests against that path).
-METHOD = "gates"
+# Comparisons run the default engine, which is what users of the drop-in get (the engine is also
+# checked against the plain gate-by-gate path in tests/sim).
+METHOD = "auto"
 
 
 def _qnode(n_wires, wires=None):

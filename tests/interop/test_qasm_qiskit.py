@@ -28,7 +28,7 @@ def _random_values(circuit, seed=0):
 def _hqnn_state(circuit, weights, inputs) -> np.ndarray:
     state_circuit = copy.copy(circuit)
     state_circuit.measurements = [Measurement("state")]
-    return run(state_circuit, inputs[None], weights, method="gates")[0].numpy()
+    return run(state_circuit, inputs[None], weights)[0].numpy()
 
 
 def _assert_same_state(qiskit_circuit, circuit, weights, inputs):
@@ -43,7 +43,7 @@ def _assert_same_state(qiskit_circuit, circuit, weights, inputs):
     np.testing.assert_allclose(theirs * overlap / abs(overlap), ours, atol=TOL)
     # and the per-qubit <Z_i> read the Qiskit way
     z = [1 - 2 * Statevector(qc).probabilities([conventions.qiskit_qubit(w)])[1] for w in range(circuit.n_qubits)]
-    expected = run(_with_z_outputs(circuit), inputs[None], weights, method="gates")[0].numpy()
+    expected = run(_with_z_outputs(circuit), inputs[None], weights)[0].numpy()
     np.testing.assert_allclose(z, expected, atol=TOL)
 
 

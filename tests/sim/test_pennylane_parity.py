@@ -7,7 +7,6 @@ Values and Jacobians (w.r.t. inputs and weights) must agree to 1e-8 in float64 w
 import math
 from functools import reduce
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings

@@ -6,7 +6,7 @@ have ``shape(...)`` giving the weight shape and validate their weights when appl
 conventions follow PennyLane's templates.
 """
 
-from hqnn.templates import recipes
+from hqnn.templates import noisy_recipes, recipes
 from hqnn.templates.embeddings import AngleEmbedding
 from hqnn.templates.entanglers import PATTERNS, Entangler, entangler_pairs
 from hqnn.templates.layers import BasicEntanglerLayers, StronglyEntanglingLayers
@@ -20,5 +20,6 @@ __all__ = [
     "PATTERNS",
     "StronglyEntanglingLayers",
     "entangler_pairs",
+    "noisy_recipes",
     "recipes",
 ]
