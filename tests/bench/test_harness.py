@@ -50,8 +50,8 @@ def test_measure_counts_calls_and_memory():
 def test_skip_reason_predicts_from_a_smaller_configuration():
     settings = Settings(max_call_s=1.0)
     assert skip_reason(None, 4, settings) is None
-    assert skip_reason({"ms": 100.0, "peak_mb": 1.0}, 4, settings) is None
-    assert "predicted" in skip_reason({"ms": 400.0, "peak_mb": 1.0}, 4, settings)
+    assert skip_reason({"ms": 900.0, "ms_min": 100.0, "peak_mb": 1.0}, 4, settings) is None
+    assert "predicted" in skip_reason({"ms": 400.0, "ms_min": 400.0, "peak_mb": 1.0}, 4, settings)
     assert "skipped" in skip_reason({"ms": None}, 4, settings)
 
 

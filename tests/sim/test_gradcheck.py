@@ -109,7 +109,12 @@ def test_parameter_shift_rule_on_rx():
     torch.testing.assert_close(grad, -torch.sin(theta.detach()))
 
 
-@pytest.mark.parametrize("method", METHODS)
+# The engine's autograd node differentiates a recomputation under create_graph=True (regression:
+# it once returned halved second derivatives through a CNOT).
+SECOND_ORDER_METHODS = ["auto", "gates"]
+
+
+@pytest.mark.parametrize("method", SECOND_ORDER_METHODS)
 @pytest.mark.parametrize("name", ["hcqdl_code_qnode", "hcqdl_crx_ring", "sqdr_reupload"])
 def test_second_derivatives(name, method):
     """Double backward (Hessians, gradient penalties) goes through the simulator too."""
@@ -118,7 +123,7 @@ def test_second_derivatives(name, method):
     assert torch.autograd.gradgradcheck(lambda x, w: run(circuit, x, w, method=method), (x, w))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", SECOND_ORDER_METHODS)
 def test_hessian_through_a_cnot(method):
     """<Z1> of RX(a)⊗RX(b) then CNOT(0, 1) is cos a cos b: its Hessian, by double backward."""
     c = Circuit(2, n_inputs=2)

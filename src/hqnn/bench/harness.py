@@ -129,7 +129,7 @@ def skip_reason(previous: dict | None, growth: float, settings: Settings) -> str
         return None
     if previous.get("ms") is None:
         return "a smaller configuration was skipped or failed"
-    predicted_s = previous["ms"] * growth / 1e3
+    predicted_s = previous["ms_min"] * growth / 1e3  # the best call: one stalled call must not skip the rest
     if predicted_s > settings.max_call_s:
         return f"predicted {predicted_s:.1f} s per call > limit {settings.max_call_s:g} s"
     free = available_mb(settings.device)

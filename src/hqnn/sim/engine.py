@@ -4,15 +4,22 @@ Gates are lowered to primitives (:mod:`hqnn.sim.prims`) and scheduled into as fe
 circuit's commutation structure allows: every primitive joins the earliest stage of its kind that
 comes after the last stage touching its wires (diagonals commute with each other). Then:
 
+* all single-qubit primitives of the circuit get their 2x2 matrices from one vectorised
+  ``C + cos(kθ)·A + sin(kθ)·S`` (one for shared angles, one for per-sample angles); each wire's
+  primitives within a stage multiply into one 2x2;
 * the first local stage acting on ``|0...0>`` builds the product state directly (a Kronecker
   product of per-wire 2-vectors) instead of applying n gates;
-* a local stage multiplies each wire's primitives into one 2x2 (all angles of a stage go through
-  one vectorised ``C + cos·A + sin·S``) and applies one matmul per wire, shared by the batch or per
-  sample;
+* a later local stage applies Kronecker blocks of up to MAX_CHUNK consecutive wires, one matmul
+  each (shared by the batch, or batched per sample);
 * a permutation stage (any CNOT/SWAP/Toffoli network) is one gather;
 * a diagonal stage (CZ, CRZ, IsingZZ, ...) is one phase vector ``exp(i(θ·A + c))``, one multiply;
 * diagonal stages just before Z-basis measurements are dropped (they cannot change them);
 * ⟨Z⟩ words and probabilities come from ``|ψ|²`` with one matmul by a sign matrix.
+
+The matrices are built with autograd (small tensors); the evolution of the ``(B, 2**n)`` state and
+its backward pass are one autograd node (:class:`_Evolve`) whose backward sweeps the stages in
+reverse, undoing each (ψ_prev = U†ψ) instead of storing it: memory stays at a few states whatever
+the depth.
 """
 
 from __future__ import annotations
@@ -225,7 +232,7 @@ class EnginePlanCore:
         """The final state ``(B, 2**n)`` (no autograd)."""
         n = self.n_qubits
         state = None
-        for i, (step, p) in enumerate(self._split(steps, params)):
+        for step, p in self._split(steps, params):
             kind = step["kind"]
             if kind == "product":
                 state = p
@@ -323,15 +330,6 @@ class EnginePlanCore:
         return torch.cat(parts, dim=1)
 
 
-def _pad_zero_wires(state: torch.Tensor, count: int) -> torch.Tensor:
-    """``state ⊗ |0...0>`` on ``count`` more (less significant) wires."""
-    if count == 0:
-        return state
-    out = state.new_zeros(state.shape[0], state.shape[1], 2**count)
-    out[:, :, 0] = state
-    return out.reshape(state.shape[0], -1)
-
-
 MAX_CHUNK = 6  # wires per Kronecker block: 64x64 matrices keep the matmuls efficient and small
 
 
@@ -412,13 +410,18 @@ def _apply_block(state: torch.Tensor, k: torch.Tensor, start: int, width: int, n
 
 
 class _Evolve(torch.autograd.Function):
-    """State evolution + measurement as one autograd node with a reversible backward sweep."""
+    """State evolution + measurement as one autograd node with a reversible backward sweep.
+
+    Under ``create_graph=True`` (Hessians, gradient penalties) the backward instead differentiates
+    an autograd recomputation of the forward, so that higher derivatives are exact too.
+    """
 
     @staticmethod
     def forward(ctx, core, steps, signs, batch, dtype, *params):
-        device = next((p.device for p in params if p is not None), None) or (signs.device if signs is not None else None)
+        device = next(p.device for p in params if p is not None) if any(p is not None for p in params) else \
+            (signs.device if signs is not None else torch.device("cpu"))
         state = core.forward_state(steps, params, batch, dtype, device)
-        ctx.core, ctx.steps, ctx.signs = core, steps, signs
+        ctx.core, ctx.steps, ctx.signs, ctx.run_args = core, steps, signs, (batch, dtype, device)
         ctx.save_for_backward(state, *[p for p in params if p is not None])
         ctx.param_mask = [p is not None for p in params]
         out = core.measure(state, signs)
@@ -430,11 +433,25 @@ class _Evolve(torch.autograd.Function):
         it = iter(saved)
         params = [next(it) if present else None for present in ctx.param_mask]
         core = ctx.core
-        if core.z_words_only:
-            grad_state = 2 * state * (grad_out @ ctx.signs.T)  # d|ψ|²/dψ* with the sign matrix
+        if torch.is_grad_enabled():
+            grads = _differentiable_backward(core, ctx.steps, ctx.signs, ctx.run_args, params, grad_out)
         else:
-            with torch.enable_grad():
-                leaf = state.detach().requires_grad_(True)
-                (grad_state,) = torch.autograd.grad(core.measure(leaf, ctx.signs), leaf, grad_out)
-        grads = core.backward_sweep(ctx.steps, params, state, grad_state)
+            if core.z_words_only:
+                grad_state = 2 * state * (grad_out @ ctx.signs.T)  # d|ψ|²/dψ* with the sign matrix
+            else:
+                with torch.enable_grad():
+                    leaf = state.detach().requires_grad_(True)
+                    (grad_state,) = torch.autograd.grad(core.measure(leaf, ctx.signs), leaf, grad_out)
+            grads = core.backward_sweep(ctx.steps, params, state, grad_state)
         return (None, None, None, None, None, *grads)
+
+
+def _differentiable_backward(core, steps, signs, run_args, params, grad_out):
+    """Vector-Jacobian product through an autograd recomputation of the forward pass."""
+    live = [i for i, p in enumerate(params) if p is not None and p.requires_grad]
+    out = core.measure(core.forward_state(steps, params, *run_args), signs)
+    found = torch.autograd.grad(out, [params[i] for i in live], grad_out, create_graph=True, allow_unused=True)
+    grads = [None] * len(params)
+    for i, g in zip(live, found):
+        grads[i] = g
+    return grads

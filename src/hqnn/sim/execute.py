@@ -118,4 +118,9 @@ def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str 
     from hqnn.sim.plan import compile_circuit
 
     inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype)
-    return compile_circuit(circuit, method).execute(inputs, weights, cdtype)
+    plan = compile_circuit(circuit, method)
+    if batch == 0:  # like torch layers: no rows in, no rows out (still connected to the weights)
+        is_state = any(m.kind == "state" for m in circuit.measurements)
+        empty = torch.zeros(0, circuit.n_outputs, dtype=cdtype if is_state else weights.dtype, device=device)
+        return empty + 0 * weights.sum() + 0 * inputs.sum()
+    return plan.execute(inputs, weights, cdtype)
