@@ -73,3 +73,8 @@ def test_scaling_sweep_and_plot(tmp_path):
     assert all(c["ok"] for c in out["checks"])
     png = plot_scaling(out["results"], tmp_path / "scaling.png")
     assert png.stat().st_size > 1000
+
+
+def test_unknown_backend_is_a_clear_error(tmp_path, capsys):
+    assert main(["bench", "circuits", "--json", str(tmp_path / "x.json"), "--backends", "qiskit"]) == 2
+    assert "unknown backends ['qiskit']" in capsys.readouterr().err

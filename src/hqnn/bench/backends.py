@@ -68,6 +68,12 @@ class PerSample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([self.layer(row) for row in x])
 
+    def sum_backward(self, x: torch.Tensor) -> None:
+        """``forward(x).sum().backward()`` one sample at a time (the same gradients): as a user of a
+        per-sample device would run it, so that only one sample's autograd graph is alive at once."""
+        for row in x:
+            self.layer(row).sum().backward()
+
 
 @dataclass
 class Backend:

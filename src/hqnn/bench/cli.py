@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from hqnn.bench import report as rep
-    from hqnn.bench.backends import available_backends
-    from hqnn.bench.harness import Settings, check_failure
+    from hqnn.bench.backends import BACKENDS, available_backends
+    from hqnn.bench.harness import MODES, Settings, check_failure
+    from hqnn.exceptions import ConfigError
     from hqnn.bench.timing import machine_info, versions
 
     torch.set_num_threads(args.threads)
@@ -73,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
                         device=args.device)
     if args.quick:
         settings = Settings(**{**settings.as_dict(), **QUICK, "repeats": min(args.repeats, QUICK["repeats"])})
+    for given, valid, what in ((args.backends or [], BACKENDS, "backends"),
+                               (getattr(args, "modes", None) or [], MODES, "modes")):
+        if set(given) - set(valid):
+            raise ConfigError(f"unknown {what} {sorted(set(given) - set(valid))}; valid: {', '.join(valid)}")
     previous = None if args.fresh else rep.read_report(args.json)
 
     def save(out: dict) -> dict:
@@ -92,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
         report = save(out)
     else:
         from hqnn.bench import circuits as suite
-        from hqnn.bench.harness import MODES
 
         noise = args.suite == "noise"
         table = suite.NOISY_CIRCUITS if noise else suite.CIRCUITS

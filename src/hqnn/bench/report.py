@@ -56,9 +56,10 @@ def merge_reports(old: dict | None, new: dict) -> dict:
             log.info("the existing report is of another suite or machine: starting a new one")
         return new
 
-    def merged(kind: str, key) -> list:
-        fresh = {key(r) for r in new[kind]}
-        return [r for r in old.get(kind, []) if key(r) not in fresh] + new[kind]
+    def merged(kind: str, key) -> list:  # old order, new rows in place of the old ones, then the new rows left
+        fresh = {key(r): r for r in new[kind]}
+        rows = [fresh.pop(key(r), r) for r in old.get(kind, [])]
+        return rows + list(fresh.values())
 
     out = dict(new)
     out["checks"] = merged("checks", lambda r: (r["circuit"], r["backend"]))

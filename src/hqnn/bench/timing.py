@@ -8,6 +8,7 @@ configuration, or ``torch.cuda.max_memory_allocated`` on CUDA.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import platform
@@ -49,6 +50,11 @@ def _reset_peak(device: torch.device) -> float | None:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        # hand freed heap pages back to the OS first, so that the baseline RSS is what is really in use
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # resets VmHWM to the current RSS
