@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from hqnn.exceptions import ResourceError
 from hqnn.sim import Circuit, run
 from hqnn.templates import recipes
 from reference import evaluate_batch, random_unitary
@@ -105,3 +106,12 @@ def test_python_lists_and_numpy_arguments(method):
     torch.testing.assert_close(run(c, [[0.1, 0.2]], [0.3, 0.4, 0.5, 0.6], method=method), expected)
     out = run(c, np.array([[0.1, 0.2]]), np.array([0.3, 0.4, 0.5, 0.6]), method=method)
     torch.testing.assert_close(out.float(), expected)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_register_too_large_is_refused_before_allocating(method):
+    """A 34-qubit statevector cannot fit: a ResourceError naming the memory, not a MemoryError from deep inside."""
+    c = Circuit(34)
+    c.h(0).cnot(0, 33).expval_z([0])
+    with pytest.raises(ResourceError, match=r"needs about [0-9.]+ GiB .* available"):
+        run(c, method=method)

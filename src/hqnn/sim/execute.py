@@ -15,6 +15,7 @@ from hqnn.exceptions import ShapeError, ValueRangeError
 from hqnn.sim.apply import apply_matrix
 from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
 from hqnn.sim.gates import complex_dtype_for, gate_spec
+from hqnn.sim.state import check_memory
 
 __all__ = ["run", "run_gates", "op_angles", "prepare_arguments", "op_matrix"]
 
@@ -118,6 +119,7 @@ def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str 
     from hqnn.sim.plan import compile_circuit
 
     inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype)
+    check_memory(2**circuit.n_qubits, max(batch, 1), cdtype, device)  # before compiling: plans hold 2**n tables
     plan = compile_circuit(circuit, method)
     if batch == 0:  # like torch layers: no rows in, no rows out (still connected to the weights)
         is_state = any(m.kind == "state" for m in circuit.measurements)

@@ -34,10 +34,10 @@ def check_memory(n_amplitudes: int, batch: int, dtype: torch.dtype, device: torc
     need = copies * batch * n_amplitudes * itemsize
     free = available_memory(device)
     if need > free:
+        hint = "a smaller batch, fewer qubits" + (" or complex64" if dtype == torch.complex128 else "")
         raise ResourceError(
             f"{what} of {n_amplitudes} amplitudes x batch {batch} ({dtype}) needs about {need / 2**30:.2f} GiB "
-            f"({copies} working copies); only {free / 2**30:.2f} GiB is available on {device}. "
-            "Use a smaller batch, fewer qubits or complex64."
+            f"({copies} working copies); only {free / 2**30:.2f} GiB is available on {device}. Use {hint}."
         )
 
 
