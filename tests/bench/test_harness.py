@@ -78,3 +78,13 @@ def test_scaling_sweep_and_plot(tmp_path):
 def test_unknown_backend_is_a_clear_error(tmp_path, capsys):
     assert main(["bench", "circuits", "--json", str(tmp_path / "x.json"), "--backends", "qiskit"]) == 2
     assert "unknown backends ['qiskit']" in capsys.readouterr().err
+
+
+def test_memory_suite_rows_over_depth_and_batch(tmp_path):
+    """`hqnn bench memory` writes one row per (backend, batch, depth) with the peak and one state's size."""
+    path = tmp_path / "memory.json"
+    assert main(["bench", "memory", "--json", str(path), "--qubits", "4", "--backends", "hqnn",
+                 "--repeats", "1", "--budget", "0"]) == 0
+    rows = json.loads(path.read_text())["results"]
+    assert {(r["batch"], r["n_layers"]) for r in rows} == {(1024, 1), (1024, 2), (1024, 4), (1024, 8), (64, 8), (256, 8)}
+    assert all(r["status"] == "ok" and r["state_mb"] == r["batch"] * 16 * 8 / 2**20 for r in rows)

@@ -4,6 +4,7 @@
                         [--backends hqnn,pergate-torch] [--circuits rezk_qnn] [--threads 2] [--repeats 5]
     hqnn bench scaling  --json benchmarks/results/scaling_cpu.json --png benchmarks/results/scaling_cpu.png
     hqnn bench noise    --json benchmarks/results/noise_cpu.json
+    hqnn bench memory   --json benchmarks/results/memory_cpu.json
 
 Re-running part of a suite into an existing file replaces those rows and keeps the rest (``--fresh``
 starts over).
@@ -57,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--png", default=None, help="where to draw the plot (default: the JSON path with .png)")
     p.add_argument("--qubits", type=_ints, default=None, help="comma-separated qubit counts (default 2,4,...,20)")
     p.add_argument("--layers", type=_ints, default=None, help="comma-separated layer counts (default 1..8)")
+    p = sub.add_parser("memory", help="peak memory of forward+backward over depth and batch")
+    _common(p)
+    p.add_argument("--qubits", dest="qubits_memory", type=int, default=10, help="register size (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
         rep.write_report(args.json, report)
         return report
 
-    if args.suite == "scaling":
+    if args.suite == "memory":
+        from hqnn.bench.scaling import run_memory
+
+        report = save(run_memory(args.qubits_memory, args.backends or ["hqnn", "hqnn-gates"], settings))
+        out = {"checks": []}
+    elif args.suite == "scaling":
         from hqnn.bench.scaling import LAYERS, QUBITS, plot_scaling, run_scaling
 
         qubits = args.qubits or ([2, 4, 6, 8] if args.quick else list(QUBITS))

@@ -14,7 +14,8 @@ from hqnn.bench.backends import CircuitCase, make_backend
 from hqnn.bench.harness import (Settings, build_and_check, check_failure, make_inputs, make_weights, skip_reason,
                                 time_config)
 
-__all__ = ["LAYERS", "QUBITS", "plot_scaling", "run_scaling", "scaling_batch"]
+__all__ = ["LAYERS", "MEMORY_BATCHES", "MEMORY_LAYERS", "QUBITS", "plot_scaling", "run_memory", "run_scaling",
+           "scaling_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,32 @@ def run_scaling(qubits: list[int], layers: list[int], backends: list[str], setti
                 results.append(record)
                 done[(n, n_layers)] = record
     return {"checks": checks, "results": results}
+
+
+MEMORY_LAYERS = (1, 2, 4, 8)
+MEMORY_BATCHES = (64, 256, 1024)
+
+
+def run_memory(n_qubits: int, backends: list[str], settings: Settings, layers=MEMORY_LAYERS,
+               batches=MEMORY_BATCHES) -> dict:
+    """Peak memory of forward+backward of ``strongly_entangling(n_qubits, L)``: over depth at the
+    largest batch, and over batch at the deepest circuit. Rows carry ``state_mb`` (one statevector
+    of the batch in complex64) so that the peak reads as a number of states."""
+    results = []
+    configs = [(max(batches), L) for L in layers] + [(b, max(layers)) for b in batches if b != max(batches)]
+    for backend_name in backends:
+        for batch, n_layers in configs:
+            case = CircuitCase(f"strongly_entangling({n_qubits},{n_layers})", "strongly_entangling",
+                               (n_qubits, n_layers))
+            circuit = case.build()
+            backend = make_backend(backend_name, case, circuit, make_weights(circuit, settings.seed), settings.device)
+            record = time_config(backend, make_inputs(circuit, batch, settings.seed), "forward+backward", settings)
+            state_mb = batch * 2**n_qubits * 8 / 2**20
+            results.append({"circuit": case.name, "backend": backend_name, "batch": batch, "mode": "forward+backward",
+                            "n_qubits": n_qubits, "n_layers": n_layers, "state_mb": state_mb, **record})
+            log.info("%-28s %-12s B=%-5d peak %s MB (one state: %.1f MB)", case.name, backend_name, batch,
+                     record["peak_mb"], state_mb)
+    return {"checks": [], "results": results}
 
 
 def plot_scaling(results: list[dict], png: str | Path) -> Path:

@@ -44,12 +44,23 @@ def _proc_status_kb(field: str) -> int | None:
     return None
 
 
+def _track_live_memory() -> None:
+    """Make the process's resident size follow live memory: glibc keeps freed blocks of a few MB in its
+    heap (its mmap threshold grows with every such free), so the high-water mark would also count
+    fragmentation. A fixed 64 KiB threshold sends every tensor of that size to mmap, freed at once."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 65536)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _reset_peak(device: torch.device) -> float | None:
     """Reset the peak-memory counter; returns the baseline in MB (None when it cannot be read)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         return torch.cuda.memory_allocated(device) / 2**20
+    _track_live_memory()
     try:
         # hand freed heap pages back to the OS first, so that the baseline RSS is what is really in use
         ctypes.CDLL("libc.so.6").malloc_trim(0)
