@@ -83,8 +83,6 @@ class _LegacyIndex:
 
 def legacy_lswmd_bytes(frame) -> bytes:
     """Pickle ``frame`` (protocol 2) with the object layout and module paths of pandas 0.19."""
-    import io
-
     fakes = {}
     for module_name, name in _PLACEHOLDERS:
         if module_name.startswith("hqnn_legacy"):

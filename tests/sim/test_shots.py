@@ -18,14 +18,15 @@ def _circuit():
 
 def test_shot_estimates_are_seeded_and_within_five_sigma():
     c = _circuit()
-    x = torch.rand(400, 2, dtype=torch.float64) * 3
+    x = torch.rand(400, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 3
     exact = run(c, x)
     shots = 1000
     est = execute(c, x, diff_method="parameter-shift", shots=shots, generator=torch.Generator().manual_seed(3))
     again = execute(c, x, diff_method="parameter-shift", shots=shots, generator=torch.Generator().manual_seed(3))
     assert torch.equal(est, again)
     sigma = torch.cat([(1 - exact[:, :2] ** 2) / shots, exact[:, 2:] * (1 - exact[:, 2:]) / shots], dim=1).sqrt()
-    assert ((est - exact).abs() <= 5 * sigma + 1e-12).all()
+    # 5 sigma, plus two counts: near p = 0 or 1 the binomial is too discrete for the normal bound
+    assert ((est - exact).abs() <= 5 * sigma + 2 / shots).all()
     torch.testing.assert_close(est[:, 2:].sum(1), torch.ones(400, dtype=torch.float64))
 
 

@@ -23,38 +23,15 @@ import torch
 from hqnn.exceptions import ShapeError
 from hqnn.sim.apply import apply_matrix, wire_permutation
 from hqnn.sim.channels import channel_spec, superop_from_kraus
-from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
-from hqnn.sim.execute import op_matrix
+from hqnn.sim.circuit import Circuit, Op
+from hqnn.sim.execute import angle_value, op_matrix
 from hqnn.sim.gates import gate_spec
 from hqnn.sim.measure import marginal_probabilities
 from hqnn.sim.plan import Plan
 from hqnn.sim.state import check_memory
 
-__all__ = ["DensityPlan", "angle_value", "op_superop", "readout_table", "apply_readout", "readout_probs",
+__all__ = ["DensityPlan", "op_superop", "readout_table", "apply_readout", "readout_probs",
            "needs_uniform", "combine_measurements"]
-
-_TRANSFORMS = {"sigmoid": torch.sigmoid}
-
-
-def angle_value(a: Angle, inputs: torch.Tensor, weights: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
-    """The value of an angle or strength: ``()`` when shared by the batch, ``(B,)`` per sample.
-
-    ``uniform (B,)`` in [0, 1) picks the offset of ``random_offset`` angles (r = floor(u * choices)).
-    """
-    if a.source == CONST:
-        return torch.tensor(a.scale, dtype=weights.dtype, device=weights.device)
-    if a.source == INPUT:
-        if a.choices > 1:
-            offset = (uniform * a.choices).long().clamp_max(a.choices - 1)  # (B,)
-            raw = inputs.gather(1, (a.index + offset)[:, None])[:, 0]
-        else:
-            raw = inputs[:, a.index]
-    else:
-        raw = weights[a.index]
-    if a.transform is not None:
-        raw = _TRANSFORMS[a.transform](raw)
-    return raw * a.scale
-
 
 def needs_uniform(circuit: Circuit) -> bool:
     """Whether any strength of the circuit is drawn at random per evaluation."""

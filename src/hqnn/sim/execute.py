@@ -13,11 +13,11 @@ import torch
 
 from hqnn.exceptions import ShapeError, ValueRangeError
 from hqnn.sim.apply import apply_matrix
-from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
+from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
 from hqnn.sim.gates import complex_dtype_for, gate_spec
 from hqnn.sim.state import check_memory
 
-__all__ = ["run", "run_gates", "op_angles", "prepare_arguments", "op_matrix"]
+__all__ = ["run", "run_gates", "angle_value", "op_angles", "prepare_arguments", "op_matrix"]
 
 
 def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finite: bool = True):
@@ -61,17 +61,32 @@ def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finit
     return inputs, weights, complex_dtype_for(real), device, inputs.shape[0]
 
 
+_TRANSFORMS = {"sigmoid": torch.sigmoid}
+
+
+def angle_value(a: Angle, inputs: torch.Tensor, weights: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
+    """The value of an angle or strength: ``()`` when shared by the batch, ``(B,)`` per sample.
+
+    ``uniform (B,)`` in [0, 1) picks the offset of ``random_offset`` angles (r = floor(u * choices)).
+    """
+    if a.source == CONST:
+        return torch.tensor(a.scale, dtype=weights.dtype, device=weights.device)
+    if a.source == INPUT:
+        if a.choices > 1:
+            offset = (uniform * a.choices).long().clamp_max(a.choices - 1)  # (B,)
+            raw = inputs.gather(1, (a.index + offset)[:, None])[:, 0]
+        else:
+            raw = inputs[:, a.index]
+    else:
+        raw = weights[a.index]
+    if a.transform is not None:
+        raw = _TRANSFORMS[a.transform](raw)
+    return raw * a.scale
+
+
 def op_angles(op: Op, inputs: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor]:
     """The op's angles: ``()`` tensors when shared by the batch, ``(B,)`` when read from the inputs."""
-    out = []
-    for a in op.params:
-        if a.source == INPUT:
-            out.append(inputs[:, a.index] * a.scale)
-        elif a.source == CONST:
-            out.append(torch.tensor(a.scale, dtype=weights.dtype, device=weights.device))
-        else:
-            out.append(weights[a.index] * a.scale)
-    return out
+    return [angle_value(a, inputs, weights, None) for a in op.params]
 
 
 def op_matrix(op: Op, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

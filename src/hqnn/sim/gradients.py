@@ -25,7 +25,8 @@ import torch
 from hqnn.exceptions import ConfigError, UnsupportedError
 from hqnn.sim.apply import apply_matrix
 from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
-from hqnn.sim.density import angle_value, needs_uniform
+from hqnn.sim.density import needs_uniform
+from hqnn.sim.execute import angle_value
 from hqnn.sim.execute import op_matrix, prepare_arguments
 from hqnn.sim.measure import measure
 from hqnn.sim.plan import compile_circuit
