@@ -33,7 +33,6 @@ from hqnn.sim.apply import apply_matrix, wire_permutation
 from hqnn.sim.circuit import CONST, INPUT, Circuit
 from hqnn.sim.measure import marginal_probabilities, measure, pauli_signs
 from hqnn.sim.prims import Prim, lower_op
-from hqnn.sim.state import check_memory
 
 __all__ = ["Stage", "schedule", "EnginePlanCore"]
 
@@ -199,9 +198,8 @@ class EnginePlanCore:
         """Outputs ``(B, n_out)``. Stage matrices, phases and the initial product state are built
         here with autograd (small tensors, few ops); the state evolution and its backward sweep are
         one :class:`_Evolve` node."""
-        n, batch, device = self.n_qubits, inputs.shape[0], inputs.device
+        batch, device = inputs.shape[0], inputs.device
         steps, groups, consts, signs = self._tables(dtype, device)
-        check_memory(2**n, batch, dtype, device)
         tables = {False: torch.cat([weights, consts])}
         if any(s["per_sample"] for s in steps):
             tables[True] = torch.cat([inputs, tables[False].expand(batch, -1)], dim=1)

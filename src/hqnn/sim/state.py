@@ -23,6 +23,9 @@ def available_memory(device: torch.device) -> int:
     return 1 << 62
 
 
+_ALWAYS_FITS = 64 * 2**20  # requests below this are not worth a look at the free memory (a file read)
+
+
 def check_memory(n_amplitudes: int, batch: int, dtype: torch.dtype, device: torch.device, copies: int = 3,
                  what: str = "statevector") -> None:
     """Raise ResourceError before allocating if ``copies`` arrays of ``batch * n_amplitudes`` won't fit.
@@ -32,6 +35,8 @@ def check_memory(n_amplitudes: int, batch: int, dtype: torch.dtype, device: torc
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
     need = copies * batch * n_amplitudes * itemsize
+    if need < _ALWAYS_FITS:
+        return
     free = available_memory(device)
     if need > free:
         hint = "a smaller batch, fewer qubits" + (" or complex64" if dtype == torch.complex128 else "")
