@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from hqnn.bench.backends import CircuitCase, make_backend
+from hqnn.bench.timing import track_live_memory
 from hqnn.bench.harness import (Settings, build_and_check, check_failure, make_inputs, make_weights, skip_reason,
                                 time_config)
 
@@ -82,6 +83,7 @@ def run_memory(n_qubits: int, backends: list[str], settings: Settings, layers=ME
     """Peak memory of forward+backward of ``strongly_entangling(n_qubits, L)``: over depth at the
     largest batch, and over batch at the deepest circuit. Rows carry ``state_mb`` (one statevector
     of the batch in complex64) so that the peak reads as a number of states."""
+    track_live_memory()
     results = []
     configs = [(max(batches), L) for L in layers] + [(b, max(layers)) for b in batches if b != max(batches)]
     for backend_name in backends:

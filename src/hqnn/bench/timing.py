@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["Timing", "available_mb", "measure", "machine_info", "versions"]
+__all__ = ["Timing", "available_mb", "measure", "machine_info", "track_live_memory", "versions"]
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,11 @@ def _proc_status_kb(field: str) -> int | None:
     return None
 
 
-def _track_live_memory() -> None:
+def track_live_memory() -> None:
     """Make the process's resident size follow live memory: glibc keeps freed blocks of a few MB in its
     heap (its mmap threshold grows with every such free), so the high-water mark would also count
-    fragmentation. A fixed 64 KiB threshold sends every tensor of that size to mmap, freed at once."""
+    fragmentation. A fixed 64 KiB threshold sends every tensor of that size to mmap, freed at once.
+    Only for the memory suite: page faults on every large allocation slow timed runs down."""
     try:
         ctypes.CDLL("libc.so.6").mallopt(-3, 65536)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
@@ -60,7 +61,6 @@ def _reset_peak(device: torch.device) -> float | None:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         return torch.cuda.memory_allocated(device) / 2**20
-    _track_live_memory()
     try:
         # hand freed heap pages back to the OS first, so that the baseline RSS is what is really in use
         ctypes.CDLL("libc.so.6").malloc_trim(0)
