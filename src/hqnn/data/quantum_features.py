@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from pathlib import Path
 import zipfile
 
@@ -166,7 +167,9 @@ def cached_quantum_descriptors(
         raise DataError(f"{path}: cache does not match its key or shape {qvec.shape}; delete it to recompute")
     qvec = quantum_descriptors(images, kind, n_qubits, depth, image_size, batch_size, progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, qvec=qvec, key=np.array(key))
+    partial = path.with_name(path.stem + ".partial.npz")  # an interrupted write never leaves a broken cache
+    np.savez(partial, qvec=qvec, key=np.array(key))
+    os.replace(partial, path)
     log.info("wrote quantum %s descriptors to %s", kind, path)
     return qvec
 

@@ -14,7 +14,7 @@ comes after the last stage touching its wires (diagonals commute with each other
 * a permutation stage (any CNOT/SWAP/Toffoli network) is one gather;
 * a diagonal stage (CZ, CRZ, IsingZZ, ...) is one phase vector ``exp(i(θ·A + c))``, one multiply;
 * diagonal stages just before Z-basis measurements are dropped (they cannot change them);
-* ⟨Z⟩ words and probabilities come from ``|ψ|²`` with one matmul by a sign matrix.
+* ⟨Z⟩ words come from ``|ψ|²`` with one matmul by a precomputed sign matrix.
 
 The matrices are built with autograd (small tensors); the evolution of the ``(B, 2**n)`` state and
 its backward pass are one autograd node (:class:`_Evolve`) whose backward sweeps the stages in
@@ -31,8 +31,9 @@ import torch
 
 from hqnn.sim.apply import apply_matrix, wire_permutation
 from hqnn.sim.circuit import CONST, INPUT, Circuit
-from hqnn.sim.measure import marginal_probabilities, measure, pauli_signs
+from hqnn.sim.measure import measure, pauli_signs, probabilities
 from hqnn.sim.prims import Prim, lower_op
+from hqnn.sim.state import zero_state
 
 __all__ = ["Stage", "schedule", "EnginePlanCore"]
 
@@ -99,7 +100,7 @@ class EnginePlanCore:
             self.steps[0]["kind"] = "product"  # the first local stage acts on |0...0>: build a product state
         self.groups = self._group_local_prims()
         words = [tuple(w for _, w in m.paulis) for m in self.measurements if m.kind == "expval"]
-        self.signs = pauli_signs(words, n, torch.float64, "cpu") if self.z_only and words else None
+        self.signs = pauli_signs(words, n, torch.float64, "cpu") if self.z_words_only else None
         self._device_cache: dict = {}
 
     # -- compile -----------------------------------------------------------------------------------
@@ -229,13 +230,11 @@ class EnginePlanCore:
     def forward_state(self, steps, params, batch, dtype, device) -> torch.Tensor:
         """The final state ``(B, 2**n)`` (no autograd)."""
         n = self.n_qubits
-        state = None
-        for step, p in self._split(steps, params):
+        paired = self._split(steps, params)
+        # only the first stage can be the product state; otherwise start from |0...0>
+        state = paired.pop(0)[1] if paired and paired[0][0]["kind"] == "product" else zero_state(n, 1, dtype, device)
+        for step, p in paired:
             kind = step["kind"]
-            if kind == "product":
-                state = p
-                continue
-            state = self._ensure(state, dtype, device)
             if kind == "local":
                 for (a, b, start), k in zip(step["chunks"], p):
                     state = _apply_block(state, k, start, b - a, n)
@@ -246,7 +245,6 @@ class EnginePlanCore:
             else:
                 for op in step["ops"]:
                     state = apply_matrix(state, op.matrix.to(device=device, dtype=dtype), op.wires, n)
-        state = self._ensure(state, dtype, device)
         return state.expand(batch, -1).contiguous() if state.shape[0] != batch else state
 
     def backward_sweep(self, steps, params, state, grad):
@@ -287,12 +285,6 @@ class EnginePlanCore:
                 grads.append(None)
         return grads[::-1]
 
-    def _ensure(self, state, dtype, device):
-        if state is None:
-            state = torch.zeros(1, 2**self.n_qubits, dtype=dtype, device=device)
-            state[:, 0] = 1
-        return state
-
     def _product_state(self, wire_mats: torch.Tensor, wires: list[int]) -> torch.Tensor:
         """Kronecker product of each wire's ``M|0>`` (untouched wires stay |0>): ``(B or 1, 2**n)``."""
         cols = wire_mats[..., :, 0]  # (..., W, 2)
@@ -312,20 +304,11 @@ class EnginePlanCore:
         return torch.polar(torch.ones_like(phase), phase)
 
     def measure(self, state: torch.Tensor, signs) -> torch.Tensor:
-        if not self.z_only:
+        """⟨Z⟩ words as one matmul of |ψ|² by the precomputed signs; any other measurement list
+        goes through :func:`hqnn.sim.measure.measure`."""
+        if not self.z_words_only:
             return measure(state, self.measurements, self.n_qubits)
-        probs = torch.view_as_real(state).square().sum(-1) if state.is_complex() else state.square()
-        parts, col = [], 0
-        zvals = probs @ signs if signs is not None else None
-        for m in self.measurements:
-            if m.kind == "expval":
-                parts.append(zvals[:, col: col + 1])
-                col += 1
-            else:
-                parts.append(marginal_probabilities(probs, m.wires, self.n_qubits))
-        if signs is not None and col == len(parts):
-            return zvals
-        return torch.cat(parts, dim=1)
+        return probabilities(state) @ signs
 
 
 MAX_CHUNK = 6  # wires per Kronecker block: 64x64 matrices keep the matmuls efficient and small
