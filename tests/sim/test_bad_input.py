@@ -174,7 +174,7 @@ def test_state_must_be_the_only_measurement():
 
 
 def test_unknown_method(circuit):
-    with pytest.raises(ConfigError, match=r"unknown simulation method 'fast'; valid: auto, gates"):
+    with pytest.raises(ConfigError, match=r"unknown simulation method 'fast'; valid: auto, native, engine, gates"):
         run(circuit, torch.zeros(1, 4), torch.zeros(8), method="fast")
 
 

@@ -12,7 +12,7 @@ from hqnn.qnn import QuantumLayer
 from hqnn.sim import Circuit, run
 from hqnn.templates import recipes
 
-METHODS = ["auto", "gates"]
+METHODS = ["auto", "engine", "gates"]
 
 # Every seed recipe at a size that keeps gradcheck fast (the structure does not depend on the size).
 SMALL_RECIPES = {
@@ -111,7 +111,7 @@ def test_parameter_shift_rule_on_rx():
 
 # The engine's autograd node differentiates a recomputation under create_graph=True (regression:
 # it once returned halved second derivatives through a CNOT).
-SECOND_ORDER_METHODS = ["auto", "gates"]
+SECOND_ORDER_METHODS = ["auto", "engine", "gates"]
 
 
 @pytest.mark.parametrize("method", SECOND_ORDER_METHODS)

@@ -31,7 +31,7 @@ def test_parse_pauli_word(word):
     assert terms == tuple((t[0].upper(), int(t[1:])) for t in letters if t[0].upper() != "I")
 
 
-@pytest.mark.parametrize("method", ["auto", "gates"])
+@pytest.mark.parametrize("method", ["auto", "engine", "gates"])
 def test_pauli_words_match_reference(method, rng):
     c = _scrambling_circuit(N, rng)
     for word in WORDS:
@@ -43,7 +43,7 @@ def test_pauli_words_match_reference(method, rng):
     np.testing.assert_allclose(out.numpy(), evaluate_batch(c, x.numpy(), []), atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("method", ["auto", "gates"])
+@pytest.mark.parametrize("method", ["auto", "engine", "gates"])
 @pytest.mark.parametrize("wires", [(0,), (3,), (2, 0), (3, 1, 0), (1, 3, 0, 2), (0, 1, 2, 3), (3, 2, 1, 0)])
 def test_probs_of_subsets_in_given_order(wires, method, rng):
     c = _scrambling_circuit(N, rng).probs(wires)
@@ -60,7 +60,7 @@ def test_probs_order_is_significant():
     torch.testing.assert_close(run(c)[0], torch.tensor([0.0, 1.0, 0.0, 0.0]))
 
 
-@pytest.mark.parametrize("method", ["auto", "gates"])
+@pytest.mark.parametrize("method", ["auto", "engine", "gates"])
 def test_state_matches_reference(method, rng):
     c = _scrambling_circuit(N, rng).state()
     x = torch.tensor([[0.2], [-0.7]], dtype=torch.float64)
@@ -69,7 +69,7 @@ def test_state_matches_reference(method, rng):
     np.testing.assert_allclose(out.numpy(), evaluate_batch(c, x.numpy(), []), atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("method", ["auto", "gates"])
+@pytest.mark.parametrize("method", ["auto", "engine", "gates"])
 def test_mixed_measurements_keep_their_order(method, rng):
     c = _scrambling_circuit(N, rng)
     c.expval("X1 Y2").probs((2, 0)).expval("Z3").probs((1,)).expval("Y0 Z1")

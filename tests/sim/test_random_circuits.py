@@ -9,7 +9,7 @@ from circuit_strategies import circuit_specs, examples, layered_circuit_specs
 from hqnn.sim import run
 from reference import evaluate_batch
 
-METHODS = ["auto", "gates"]
+METHODS = ["auto", "engine", "gates"]
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -25,7 +25,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("method", ["auto", "gates"])
+@pytest.mark.parametrize("method", ["auto", "engine", "gates"])
 @pytest.mark.parametrize("name,circuit,x,w,expected", CASES, ids=[c[0] for c in CASES])
 def test_reference_numbers(name, circuit, x, w, expected, method):
     out = run(circuit, torch.tensor([x], dtype=torch.float64), torch.tensor(w, dtype=torch.float64), method=method)

@@ -11,7 +11,7 @@ from hqnn.sim import Circuit, run
 from hqnn.templates import recipes
 from reference import evaluate_batch, random_unitary
 
-METHODS = ["auto", "gates"]
+METHODS = ["auto", "engine", "gates"]
 
 
 @pytest.mark.parametrize("method", METHODS)

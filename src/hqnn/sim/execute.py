@@ -17,7 +17,7 @@ from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
 from hqnn.sim.gates import complex_dtype_for, gate_spec
 from hqnn.sim.state import check_memory
 
-__all__ = ["run", "run_gates", "angle_value", "op_angles", "prepare_arguments", "op_matrix"]
+__all__ = ["run", "run_gates", "angle_value", "op_angles", "prepare_arguments", "check_finite_angles", "op_matrix"]
 
 
 def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finite: bool = True):
@@ -54,11 +54,16 @@ def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finit
     if weights.shape != (circuit.n_weights,):
         raise ShapeError(f"weights must have shape ({circuit.n_weights},); got {tuple(weights.shape)}")
     if check_finite:
-        for name, t in (("inputs", inputs), ("weights", weights)):
-            # one reduction: NaN and infinities propagate into the sum
-            if t.numel() and not math.isfinite(float(t.detach().sum())):
-                raise ValueRangeError(f"{name} contain NaN or infinite values; angles must be finite")
+        check_finite_angles(inputs, weights)
     return inputs, weights, complex_dtype_for(real), device, inputs.shape[0]
+
+
+def check_finite_angles(inputs: torch.Tensor, weights: torch.Tensor) -> None:
+    """Raise ValueRangeError when ``inputs`` or ``weights`` hold NaN or infinite values."""
+    for name, t in (("inputs", inputs), ("weights", weights)):
+        # one reduction: NaN and infinities propagate into the sum
+        if t.numel() and not math.isfinite(float(t.detach().sum())):
+            raise ValueRangeError(f"{name} contain NaN or infinite values; angles must be finite")
 
 
 _TRANSFORMS = {"sigmoid": torch.sigmoid}
@@ -133,9 +138,11 @@ def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str 
     """
     from hqnn.sim.plan import compile_circuit
 
-    inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype)
+    inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype, check_finite=False)
     check_memory(2**circuit.n_qubits, max(batch, 1), cdtype, device)  # before compiling: plans hold 2**n tables
     plan = compile_circuit(circuit, method)
+    if not plan.checks_finite:  # the native kernel checks every angle it reads, at no extra cost
+        check_finite_angles(inputs, weights)
     if batch == 0:  # like torch layers: no rows in, no rows out (still connected to the weights)
         is_state = any(m.kind == "state" for m in circuit.measurements)
         empty = torch.zeros(0, circuit.n_outputs, dtype=cdtype if is_state else weights.dtype, device=device)

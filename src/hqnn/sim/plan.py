@@ -6,20 +6,26 @@ chosen by :func:`compile_circuit` where the circuit's structure allows them.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
-from hqnn.exceptions import ConfigError
+from hqnn.exceptions import ConfigError, UnsupportedError
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.measure import measure
 from hqnn.sim.state import zero_state
 
 __all__ = ["Plan", "GatePlan", "compile_circuit", "METHODS"]
 
-METHODS = ("auto", "gates")
+METHODS = ("auto", "native", "engine", "gates")
+"""auto: the native kernel where it applies (CPU, supported gates and measurements), else the engine;
+native: the kernel or an error; engine: the PyTorch fused engine; gates: one gate at a time."""
 
 
 class Plan:
     """A compiled circuit. ``execute(inputs (B, n_in), weights (n_w,), complex dtype) -> (B, n_out)``."""
+
+    checks_finite = False  # True: execute() raises ValueRangeError itself for NaN or infinite angles
 
     def __init__(self, circuit: Circuit):
         self.circuit = circuit
@@ -57,22 +63,78 @@ class EnginePlan(Plan):
         return self.core.execute(inputs, weights, dtype)
 
 
+class NativePlan(Plan):
+    """The native CPU kernel (:mod:`hqnn.sim.native`); the engine where it cannot run (another device,
+    or no C compiler), which with ``strict`` is an error instead."""
+
+    checks_finite = True
+
+    def __init__(self, circuit: Circuit, strict: bool):
+        super().__init__(circuit)
+        from hqnn.sim.native import NativeProgram
+
+        self.program = NativeProgram(circuit)  # UnsupportedError when the circuit cannot be lowered
+        self.strict = strict
+        self._engine: EnginePlan | None = None
+
+    def engine(self) -> EnginePlan:
+        if self._engine is None:
+            self._engine = EnginePlan(self.circuit)
+        return self._engine
+
+    def execute(self, inputs, weights, dtype):
+        from hqnn.sim.execute import check_finite_angles
+        from hqnn.sim.native import library
+
+        if inputs.device.type == "cpu" and library(inputs.dtype) is not None:
+            return self.program.execute(inputs, weights, lambda i, w: self.engine().execute(i, w, dtype))
+        if self.strict:
+            raise UnsupportedError(f"method='native' runs on the CPU with a built kernel; got device {inputs.device}"
+                                   " (see the warning above if the kernel failed to build)")
+        check_finite_angles(inputs, weights)
+        return self.engine().execute(inputs, weights, dtype)
+
+
 def _build(circuit: Circuit, method: str) -> Plan:
     if circuit.has_noise:
         from hqnn.sim.density import DensityPlan
 
         return DensityPlan(circuit)
-    return GatePlan(circuit) if method == "gates" else EnginePlan(circuit)
+    if method == "gates":
+        return GatePlan(circuit)
+    if method == "engine":
+        return EnginePlan(circuit)
+    try:
+        return NativePlan(circuit, strict=method == "native")
+    except UnsupportedError:
+        if method == "native":
+            raise
+        return EnginePlan(circuit)
+
+
+_BY_CIRCUIT: "weakref.WeakKeyDictionary[Circuit, dict]" = weakref.WeakKeyDictionary()
 
 
 def compile_circuit(circuit: Circuit, method: str = "auto") -> Plan:
-    """The plan for ``circuit``, built once per structure and method and then reused."""
+    """The plan for ``circuit``, built once per structure and method and then reused.
+
+    The plan is also remembered on the circuit object until its ops or measurements change (by
+    appending, or by assigning new lists), so repeated calls skip computing the structure key.
+    """
     if method not in METHODS:
         raise ConfigError(f"unknown simulation method {method!r}; valid: {', '.join(METHODS)}")
+    remembered = _BY_CIRCUIT.setdefault(circuit, {})
+    # holding the lists themselves (not their ids) means a replaced list can never look unchanged
+    stamp = (circuit.ops, len(circuit.ops), circuit.measurements, len(circuit.measurements),
+             circuit.n_inputs, circuit.n_weights)
+    hit = remembered.get(method)
+    if hit is not None and all(a is b if isinstance(a, list) else a == b for a, b in zip(hit[0], stamp)):
+        return hit[1]
     key = (circuit.structure_key(), method)
     plan = _CACHE.get(key)
     if plan is None:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         plan = _CACHE[key] = _build(circuit, method)
+    remembered[method] = (stamp, plan)
     return plan

@@ -33,7 +33,7 @@ def check_memory(n_amplitudes: int, batch: int, dtype: torch.dtype, device: torc
     ``copies`` counts the working arrays a simulation keeps alive at once (state, a gate's output, a
     measurement buffer); the message gives the bytes needed and the bytes available.
     """
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     need = copies * batch * n_amplitudes * itemsize
     if need < _ALWAYS_FITS:
         return

@@ -1,0 +1,355 @@
+"""The native CPU kernel (``native.c``): the whole circuit, forward and adjoint backward, in one call.
+
+Circuits whose gates are single-qubit matrices (optionally controlled) and permutations, measured
+by ⟨Z⟩ words or probabilities, are lowered here to a small program that ``native.c`` interprets
+for chunks of 16 (complex64) or 8 (complex128) samples at a time, batch-innermost, with the
+chunk's state held in cache from the first gate to the measurement. The backward pass is the
+adjoint method on the final state (ψ ← U†ψ, λ ← U†λ, dθ = 2 Re⟨λ|∂U|ψ⟩), so memory stays at one
+saved state per sample whatever the depth, and the angles' gradients come out directly.
+
+The kernel is compiled with the system C compiler on first use and cached under
+``$HQNN_CACHE_DIR`` (default ``~/.cache/hqnn``), keyed by the source, the flags, the compiler and
+the CPU. When no compiler is available the build fails with a warning once and every circuit runs
+on the PyTorch engine (:mod:`hqnn.sim.engine`) instead; ``HQNN_NATIVE=0`` turns the kernel off.
+Set ``HQNN_CC`` to choose the compiler (default ``cc``).
+
+Global phases are kept exactly (the decompositions are those of :mod:`hqnn.sim.prims`), but only
+measurements are computed here: circuits returning the state run on the engine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hqnn.exceptions import ResourceError, UnsupportedError, ValueRangeError
+from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
+from hqnn.sim.gates import GATES
+from hqnn.sim.prims import _FIXED_1Q, _SDG, ROTATIONS
+
+__all__ = ["NativeProgram", "lower", "library", "native_available", "MAX_QUBITS"]
+
+MAX_QUBITS = 14
+"""Largest register the kernel takes (a chunk then holds 2**14 x 16 amplitudes, 2 MB per buffer)."""
+
+_SOURCE = Path(__file__).with_name("native.c")
+_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
+_VARIANTS = {torch.float32: ("float", 16), torch.float64: ("double", 8)}
+_OP_WIDTH, _NCOEF = 8, 26
+_ZERO2 = np.zeros((2, 2), dtype=complex)
+_REAL, _DIAG = 1, 2  # flags of a lowered single-qubit matrix
+_STATE: dict = {}  # real dtype -> loaded library, or the reason it is not available
+
+
+# -- lowering -----------------------------------------------------------------------------------------
+
+class _Builder:
+    """Collects the lowered gates: ("u1", target, controls, coefficient row, class, src, index) and
+    ("perm", wires, table), in application order."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.prims: list[tuple] = []
+
+    def bit(self, wire: int) -> int:
+        return 1 << (self.n - 1 - wire)
+
+    def u1(self, target: int, coeffs, angle=None, controls: tuple[int, ...] = ()) -> None:
+        c, a, s, k = coeffs
+        if angle is None:
+            src, idx, scale = 0, 0, 0.0
+        else:
+            src = {CONST: 0, INPUT: 1}.get(angle.source, 2)
+            idx, scale = max(angle.index, 0), float(angle.scale)
+        parts = [c, a, s]
+        cls = (_REAL if all(np.allclose(m.imag, 0) for m in parts) else 0) | \
+            (_DIAG if all(np.allclose(np.diag(np.diag(m)), m) for m in parts) else 0)
+        row = np.concatenate([np.stack([m.real, m.imag], -1).reshape(-1) for m in parts] + [[k, scale]])
+        self.prims.append(("u1", target, tuple(controls), row, cls, src, idx))
+
+    def fixed(self, target: int, matrix: np.ndarray, controls: tuple[int, ...] = ()) -> None:
+        self.u1(target, (np.asarray(matrix, dtype=complex), _ZERO2, _ZERO2, 0.0), None, controls)
+
+    def perm(self, wires: tuple[int, ...], table: list[int]) -> None:
+        self.prims.append(("perm", tuple(wires), tuple(table)))
+
+    def grouped(self) -> list[dict]:
+        """Ops for the kernel: each single-qubit primitive joins the last group on its target when
+        that group has the same controls and nothing since touched its wires (so it commutes into
+        place); a group is "initial" when it is the first op on its wire (it then builds the product state)."""
+        ops: list[dict] = []
+        last_touch: dict[int, int] = {}
+        open_group: dict[int, int] = {}
+        for prim in self.prims:
+            if prim[0] == "perm":
+                ops.append({"kind": 1, "wires": prim[1], "table": prim[2]})
+                last_touch.update((w, len(ops) - 1) for w in prim[1])
+                continue
+            _, target, controls, row, cls, src, idx = prim
+            wires = (target, *controls)
+            k = open_group.get(target)
+            if k is not None and ops[k]["controls"] == controls and max(last_touch[w] for w in wires) == k:
+                ops[k]["members"].append((row, cls, src, idx))
+                continue
+            initial = not controls and target not in last_touch
+            ops.append({"kind": 0, "target": target, "controls": controls, "initial": initial,
+                        "members": [(row, cls, src, idx)]})
+            open_group[target] = len(ops) - 1
+            last_touch.update((w, len(ops) - 1) for w in wires)
+        return ops
+
+
+def _perm_table(name: str) -> list[int]:
+    matrix = GATES[name].matrix(dtype=torch.complex128).real.numpy()
+    return [int(i) for i in matrix.argmax(axis=1)]
+
+
+def _lower_op(b: _Builder, op: Op) -> None:
+    name, w, p = op.name, op.wires, op.params
+    if name in ROTATIONS:
+        b.u1(w[0], ROTATIONS[name], p[0])
+    elif name in _FIXED_1Q:
+        b.fixed(w[0], _FIXED_1Q[name])
+    elif name == "Rot":
+        for rot, angle in zip(("RZ", "RY", "RZ"), p):
+            b.u1(w[0], ROTATIONS[rot], angle)
+    elif name == "U3":
+        for rot, angle in zip(("PhaseShift", "RY", "PhaseShift"), (p[2], p[0], p[1])):
+            b.u1(w[0], ROTATIONS[rot], angle)
+    elif name in ("CNOT", "SWAP", "Toffoli"):
+        b.perm(w, _perm_table(name))
+    elif name in ("CZ", "CY"):
+        b.fixed(w[1], _FIXED_1Q["Pauli" + name[1]], (w[0],))
+    elif name in ("CRX", "CRY", "CRZ"):
+        b.u1(w[1], ROTATIONS["R" + name[2]], p[0], (w[0],))
+    elif name == "CRot":
+        for rot, angle in zip(("RZ", "RY", "RZ"), p):
+            b.u1(w[1], ROTATIONS[rot], angle, (w[0],))
+    elif name in ("IsingXX", "IsingYY", "IsingZZ"):
+        # CNOT(a,b)·R(θ)·CNOT(a,b) = exp(-iθ/2 P⊗P) with RZ on b (ZZ) or RX on a (XX); YY = (S⊗S) XX (S†⊗S†)
+        if name == "IsingYY":
+            b.fixed(w[0], _SDG), b.fixed(w[1], _SDG)
+        b.perm(w, _perm_table("CNOT"))
+        if name == "IsingZZ":
+            b.u1(w[1], ROTATIONS["RZ"], p[0])
+        else:
+            b.u1(w[0], ROTATIONS["RX"], p[0])
+        b.perm(w, _perm_table("CNOT"))
+        if name == "IsingYY":
+            b.fixed(w[0], _FIXED_1Q["S"]), b.fixed(w[1], _FIXED_1Q["S"])
+    elif name == "QubitUnitary" and len(w) == 1:
+        b.fixed(w[0], op.matrix.numpy())
+    else:
+        raise UnsupportedError(f"the native kernel has no lowering for {name} on {len(w)} wires")
+
+
+def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's program ``(int32 array, float64 coefficients)`` for ``circuit``.
+
+    Raises:
+        UnsupportedError: naming what the kernel cannot run (then the engine runs the circuit).
+    """
+    if circuit.n_qubits > MAX_QUBITS:
+        raise UnsupportedError(f"the native kernel takes at most {MAX_QUBITS} qubits; got {circuit.n_qubits}")
+    if circuit.has_noise:
+        raise UnsupportedError("the native kernel simulates pure states; this circuit has noise channels")
+    b = _Builder(circuit.n_qubits)
+    for op in circuit.ops:
+        if op.kind != "gate":
+            raise UnsupportedError(f"the native kernel runs gates only; got a {op.kind} ({op.name})")
+        if any(a.transform is not None or a.choices > 1 for a in op.params):
+            raise UnsupportedError(f"{op.name}: transformed or randomly offset angles are not supported natively")
+        _lower_op(b, op)
+    meas, offset = [], 0
+    for m in circuit.measurements:
+        if m.kind == "expval" and all(letter == "Z" for letter, _ in m.paulis):
+            meas.append([0, offset, sum(b.bit(w) for _, w in m.paulis), 0])
+            offset += 1
+        elif m.kind == "probs":
+            meas.append([1, offset, len(m.wires), m.wires])  # wires replaced by their masks' offset below
+            offset += 2 ** len(m.wires)
+        else:
+            raise UnsupportedError(f"the native kernel measures <Z> words and probabilities; got {m}")
+    if not meas:
+        raise UnsupportedError("the circuit has no measurement")
+    ops = b.grouped()
+    header, coef, extra = 10, [], []
+    ops_at = header
+    meas_at = ops_at + _OP_WIDTH * len(ops)
+    extra_at = meas_at + 4 * len(meas)
+    records = []
+    for op in ops:
+        at = extra_at + len(extra)
+        if op["kind"] == 1:
+            records.append([1, 0, 0, 0, at, 0, 0, 0])
+            extra.extend([len(op["wires"]), *[b.bit(w) for w in op["wires"]], *op["table"]])
+            continue
+        flags = [cls for _, cls, _, _ in op["members"]]
+        cls = 2 if all(f & _DIAG for f in flags) else 1 if all(f & _REAL for f in flags) else 0  # C's CLS_*
+        records.append([0, b.bit(op["target"]), sum(b.bit(w) for w in op["controls"]), len(op["members"]), at,
+                        cls, int(op["initial"]), 0])
+        for row, _, src, idx in op["members"]:
+            extra.extend([src, idx, _NCOEF * len(coef), 0])
+            coef.append(row)
+    for m in meas:
+        if m[0] == 1:
+            at = extra_at + len(extra)
+            extra.extend(b.bit(w) for w in m[3])
+            m[3] = at
+    n_members = max((len(op["members"]) for op in ops if op["kind"] == 0), default=1)
+    head = [b.n, circuit.n_inputs, circuit.n_weights, len(ops), len(meas), offset, ops_at, meas_at, n_members, 0]
+    prog = np.array(head + [v for r in records for v in r] + [v for m in meas for v in m] + extra, dtype=np.int32)
+    coef = np.concatenate(coef) if coef else np.zeros(1)
+    return prog, coef.astype(np.float64)
+
+
+# -- build and load -----------------------------------------------------------------------------------
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("HQNN_CACHE_DIR") or Path.home() / ".cache" / "hqnn") / "kernels"
+
+
+def _cpu_signature() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith("flags")), platform.processor())
+    except OSError:
+        return platform.processor()
+
+
+def _build(real: str, lanes: int) -> Path:
+    cc = os.environ.get("HQNN_CC", "cc")
+    flags = [*_FLAGS, f"-DREAL={real}", f"-DLANES={lanes}"]
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True).stdout
+    key = hashlib.sha256("\0".join([_SOURCE.read_text(), *flags, version, _cpu_signature()]).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"hqnn_native_{real}_{key}.so"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *flags, str(_SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{cc} failed: {done.stderr.strip()[-500:]}")
+        os.replace(tmp, path)  # atomic: concurrent builds (test workers) never see a partial file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def library(real_dtype: torch.dtype):
+    """The loaded kernel for ``float32`` or ``float64``, or None (with a warning once) when it cannot be built."""
+    if real_dtype not in _STATE:
+        if os.environ.get("HQNN_NATIVE", "1") == "0":
+            _STATE[real_dtype] = "disabled by HQNN_NATIVE=0"
+        else:
+            try:
+                lib = ctypes.CDLL(str(_build(*_VARIANTS[real_dtype])))
+                ptr, i32 = ctypes.c_void_p, ctypes.c_int
+                lib.hq_forward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, i32]
+                lib.hq_backward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, ptr, ptr, i32]
+                lib.hq_forward.restype = lib.hq_backward.restype = i32
+                _STATE[real_dtype] = lib
+            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+                _STATE[real_dtype] = f"{type(err).__name__}: {err}"
+                warnings.warn(f"hqnn: the native CPU kernel could not be built ({_STATE[real_dtype]}); "
+                              "circuits run on the PyTorch engine instead (slower)", RuntimeWarning, stacklevel=2)
+    state = _STATE[real_dtype]
+    return None if isinstance(state, str) else state
+
+
+def native_available(real_dtype: torch.dtype = torch.float32) -> bool:
+    """Whether the kernel is built and loaded for this precision."""
+    return library(real_dtype) is not None
+
+
+# -- execution ----------------------------------------------------------------------------------------
+
+def _ptr(t: torch.Tensor | None):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _raise(status: int) -> None:
+    for bit, name in ((2, "inputs"), (4, "weights")):
+        if status & bit:
+            raise ValueRangeError(f"{name} contain NaN or infinite values; angles must be finite")
+    raise ResourceError("the native kernel could not allocate its work buffers (2 states per thread)")
+
+
+class NativeProgram:
+    """A circuit lowered for the kernel; :meth:`execute` runs a batch with autograd support."""
+
+    def __init__(self, circuit: Circuit):
+        prog, coef = lower(circuit)
+        self.prog, self.coef = torch.from_numpy(prog), torch.from_numpy(coef)
+        self._tables = (_ptr(self.prog), _ptr(self.coef))  # the tensors live as long as self
+        self.n_qubits, self.n_outputs, self.n_ops = circuit.n_qubits, int(prog[5]), int(prog[3])
+
+    def threads(self, batch: int, real_dtype: torch.dtype) -> int:
+        """Intra-op threads for this call: one per chunk of samples at most, one for tiny work."""
+        chunks = -(-batch // _VARIANTS[real_dtype][1])
+        work = chunks * 2**self.n_qubits * self.n_ops  # amplitude rows x ops
+        return 1 if work < 20_000 else max(1, min(torch.get_num_threads(), chunks))
+
+    def forward(self, inputs: torch.Tensor, weights: torch.Tensor, save_state: bool):
+        lib = library(inputs.dtype)
+        batch = inputs.shape[0]
+        out = torch.empty(batch, self.n_outputs, dtype=inputs.dtype)
+        cdtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
+        state = torch.empty(batch, 2**self.n_qubits, dtype=cdtype) if save_state else None
+        status = lib.hq_forward(*self._tables, _ptr(inputs), _ptr(weights), batch,
+                                _ptr(out), _ptr(state), self.threads(batch, inputs.dtype))
+        if status:
+            _raise(status)
+        return out, state
+
+    def backward(self, inputs, weights, state, grad_out):
+        lib = library(inputs.dtype)
+        batch = inputs.shape[0]
+        g_in, g_w = torch.zeros_like(inputs), torch.zeros_like(weights)
+        status = lib.hq_backward(*self._tables, _ptr(inputs), _ptr(weights), batch,
+                                 _ptr(state), _ptr(grad_out), _ptr(g_in), _ptr(g_w), self.threads(batch, inputs.dtype))
+        if status:
+            _raise(status)
+        return g_in, g_w
+
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, fallback) -> torch.Tensor:
+        """``(B, n_out)`` from contiguous CPU ``inputs (B, n_in)`` and ``weights (n_w,)`` of one real dtype.
+
+        ``fallback(inputs, weights)`` recomputes the outputs with autograd (the engine): used for
+        higher derivatives (``create_graph=True``)."""
+        return _NativeRun.apply(self, fallback, inputs.contiguous(), weights.contiguous())
+
+
+class _NativeRun(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, prog, fallback, inputs, weights):
+        needs_grad = any(ctx.needs_input_grad[2:])
+        out, state = prog.forward(inputs, weights, save_state=needs_grad)
+        ctx.prog, ctx.fallback = prog, fallback
+        if needs_grad:
+            ctx.save_for_backward(inputs, weights, state)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        inputs, weights, state = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiate an autograd recomputation instead
+            wanted = [t for t, need in zip((inputs, weights), ctx.needs_input_grad[2:]) if need]
+            found = iter(torch.autograd.grad(ctx.fallback(inputs, weights), wanted, grad_out, create_graph=True,
+                                             allow_unused=True))
+            grads = [next(found) if need else None for need in ctx.needs_input_grad[2:]]
+            return (None, None, *grads)
+        g_in, g_w = ctx.prog.backward(inputs, weights, state, grad_out.contiguous().to(inputs.dtype))
+        return (None, None, g_in if ctx.needs_input_grad[2] else None, g_w if ctx.needs_input_grad[3] else None)
