@@ -3,6 +3,8 @@ report is valid JSON; the per-gate baseline agrees with hqnn; partial runs merge
 
 import json
 
+import time
+
 import pytest
 import torch
 
@@ -42,9 +44,17 @@ def test_pergate_baseline_matches_hqnn(circuit):
 
 
 def test_measure_counts_calls_and_memory():
-    t = measure(lambda: torch.ones(1000).sum(), repeats=3, budget_s=10)
-    assert t.n_calls == 3 and 0 < t.ms_min <= t.ms
+    calls = []
+    t = measure(lambda: calls.append(torch.ones(1000).sum()), repeats=3, budget_s=10)
+    # warm-up + calibration, then 3 samples of equally many calls (about 20 ms each)
+    assert len(calls) == 2 + t.n_calls and t.n_calls % 3 == 0 and t.n_calls > 3
+    assert 0 < t.ms_min <= t.ms and t.n_calls // 3 >= 100  # a microsecond call is looped, not timed alone
     assert t.peak_mb is None or t.peak_mb >= 0
+
+
+def test_measure_times_slow_calls_one_by_one():
+    t = measure(lambda: time.sleep(0.03), repeats=2, budget_s=10)
+    assert t.n_calls == 2 and 30 <= t.ms_min <= t.ms
 
 
 def test_skip_reason_predicts_from_a_smaller_configuration():

@@ -3,7 +3,9 @@
 =====================  ==========================================================================
 backend                what runs
 =====================  ==========================================================================
-hqnn                   :class:`hqnn.qnn.QuantumLayer` (compiled plan, ``method="auto"``)
+hqnn                   :class:`hqnn.qnn.QuantumLayer` (compiled plan, ``method="auto"``: the native
+                       kernel on the CPU where it applies, else the PyTorch engine)
+hqnn-engine            the same layer with ``method="engine"`` (the fused PyTorch engine, any device)
 hqnn-gates             the same layer with ``method="gates"`` (hqnn's plain gate-by-gate path)
 hqnn-torchlayer        ``hqnn.interop.pennylane.TorchLayer`` on the hand-written QNode (drop-in)
 pennylane-default      ``qml.qnn.TorchLayer``, ``default.qubit``, ``diff_method="backprop"``
@@ -32,7 +34,7 @@ from hqnn.templates.recipes import RECIPES
 
 __all__ = ["BACKENDS", "Backend", "CircuitCase", "PerSample", "available_backends", "make_backend"]
 
-BACKENDS = ("hqnn", "hqnn-gates", "hqnn-torchlayer", "pennylane-default", "pennylane-lightning", "pergate-torch",
+BACKENDS = ("hqnn", "hqnn-engine", "hqnn-gates", "hqnn-torchlayer", "pennylane-default", "pennylane-lightning", "pergate-torch",
             "pennylane-mixed")
 _PENNYLANE_DEVICES = {
     "hqnn-torchlayer": ("default.qubit", "backprop"),
@@ -157,8 +159,8 @@ def make_backend(name: str, case: CircuitCase, circuit: Circuit, weights: torch.
     device = torch.device(device)
     if name == "hqnn":
         module = QuantumLayer(circuit)
-    elif name == "hqnn-gates":
-        module = QuantumLayer(circuit, method="gates")
+    elif name in ("hqnn-engine", "hqnn-gates"):
+        module = QuantumLayer(circuit, method=name.split("-")[1])
     elif name == "pergate-torch":
         module = PerGateLayer(circuit)
     elif name in _PENNYLANE_DEVICES:

@@ -1,7 +1,8 @@
 """The one timing function every backend goes through, its peak-memory probe, and the machine record.
 
-:func:`measure` calls a function once to warm up, then repeats it until it has ``repeats`` timings
-or has spent ``budget_s``, and returns the median. Peak memory is the process's high-water mark
+:func:`measure` calls a function once to warm up and once to calibrate, then takes up to ``repeats``
+samples (each the mean of enough back-to-back calls to last 20 ms) within ``budget_s``, and returns
+the median. Peak memory is the process's high-water mark
 (``VmHWM``, reset through ``/proc/self/clear_refs``) above the resident size before the
 configuration, or ``torch.cuda.max_memory_allocated`` on CUDA.
 """
@@ -85,17 +86,22 @@ def _peak_mb(device: torch.device, baseline: float | None) -> float | None:
 
 
 def measure(fn: Callable[[], object], *, repeats: int = 5, budget_s: float = 5.0,
-            device: torch.device | str = "cpu") -> Timing:
-    """Time ``fn()``: one warm-up call, then up to ``repeats`` timed calls within ``budget_s`` (at least one).
+            device: torch.device | str = "cpu", min_sample_s: float = 0.02) -> Timing:
+    """Time ``fn()``: one warm-up call and one calibration call, then up to ``repeats`` samples within
+    ``budget_s`` (at least one). A sample is the mean over ``k`` back-to-back calls, ``k`` chosen
+    from the calibration call so that a sample lasts at least ``min_sample_s`` (at most 100,000 calls):
+    sub-millisecond calls are then not at the mercy of one clock reading.
 
     Args:
         fn: the work of one call (it must finish its own device work or leave it to the sync here).
-        repeats: the most timed calls.
-        budget_s: seconds after which no new call starts (the warm-up counts).
+        repeats: the most samples.
+        budget_s: seconds after which no new sample starts (the warm-up counts).
         device: where ``fn`` computes; CUDA work is synchronised before each clock reading.
+        min_sample_s: the shortest sample.
 
     Returns:
-        A :class:`Timing` (median and best ms, number of timed calls, peak MB above the baseline).
+        A :class:`Timing`: median and best ms per call over the samples, the number of timed calls,
+        peak MB above the baseline.
     """
     device = torch.device(device)
 
@@ -108,17 +114,23 @@ def measure(fn: Callable[[], object], *, repeats: int = 5, budget_s: float = 5.0
     start = time.perf_counter()
     fn()
     sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    one = time.perf_counter() - t0
     spent = time.perf_counter() - start
+    calls = max(1, min(100_000, int(min_sample_s / max(one, 1e-7))))
     times: list[float] = []
     while not times or (len(times) < repeats and spent < budget_s):
         t0 = time.perf_counter()
-        fn()
+        for _ in range(calls):
+            fn()
         sync()
         dt = time.perf_counter() - t0
-        times.append(dt)
+        times.append(dt / calls)
         spent += dt
     peak = _peak_mb(device, baseline)
-    return Timing(1e3 * statistics.median(times), 1e3 * min(times), len(times),
+    return Timing(1e3 * statistics.median(times), 1e3 * min(times), len(times) * calls,
                   None if peak is None else round(peak, 1))
 
 

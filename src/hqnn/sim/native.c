@@ -1,7 +1,7 @@
 /* hqnn's native CPU kernel: a batched statevector interpreter with an adjoint backward sweep.
  *
- * Compiled on first use by hqnn/sim/native.py, once with REAL=float, LANES=16 (complex64) and
- * once with REAL=double, LANES=8 (complex128). The batch is cut into chunks of LANES samples;
+ * Compiled on first use by hqnn/sim/native.py, once with -DSINGLE (float, 16 lanes: complex64)
+ * and once without (double, 8 lanes: complex128). The batch is cut into chunks of LANES samples;
  * a chunk's state is held batch-innermost, one row of 2*LANES reals (the LANES real parts, then
  * the LANES imaginary parts) per basis index, so that every gate is a loop over amplitude pairs
  * whose inner loop runs over the samples with SIMD, whatever the wire. Each chunk's state stays
@@ -24,15 +24,31 @@
  * (src, index, coefficient offset, 0), permutation records (k, k wire masks, 2^k table) and
  * measurement records (type, output offset, Z mask or k, wire-mask offset). Layout: native.py.
  */
-#define _GNU_SOURCE /* sincos */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef REAL real;
-#define L LANES
+#ifdef SINGLE
+typedef float real;
+#define L 16
+#define SIN sinf
+#define COS cosf
+#else
+typedef double real;
+#define L 8
+#define SIN sin
+#define COS cos
+#endif
 #define RS (2 * L)
+
+#ifndef NO_SIMD_MATH
+/* glibc's libmvec has SIMD versions of these: the per-sample angles' cos/sin then vectorise */
+#pragma omp declare simd notinbranch
+extern real SIN(real);
+#pragma omp declare simd notinbranch
+extern real COS(real);
+#endif
 
 enum { OP_KIND, OP_TBIT, OP_CMASK, OP_COUNT, OP_AT, OP_CLASS, OP_INITIAL };
 #define OP_WIDTH 8
@@ -118,29 +134,34 @@ static void member_matrix(const Program *p, const int32_t *mem, const real *inpu
                           int b0, int nb, Mat u, Mat du, int *bad) {
     const double *cf = p->coef + mem[2];
     const double k = cf[24], scale = cf[25];
-    const int src = mem[0];
-    if (src != SRC_INPUT) {  /* shared by the batch: one cos/sin */
-        const double theta = scale * (src == SRC_WEIGHT ? (double)weights[mem[1]] : 1.0);
+    real C[8], A[8], S[8], c[L], s[L], x[L];
+    for (int e = 0; e < 8; e++) { C[e] = (real)cf[e]; A[e] = (real)cf[8 + e]; S[e] = (real)cf[16 + e]; }
+    if (mem[0] != SRC_INPUT) {  /* shared by the batch: one cos/sin */
+        const double theta = scale * (mem[0] == SRC_WEIGHT ? (double)weights[mem[1]] : 1.0);
         if (!isfinite(theta)) *bad |= BAD_WEIGHTS;
-        double c, s;
-        sincos(k * theta, &s, &c);
-        for (int e = 0; e < 8; e++) {
-            const real v = (real)(cf[e] + c * cf[8 + e] + s * cf[16 + e]);
-            const real dv = (real)(k * (-s * cf[8 + e] + c * cf[16 + e]));
-            for (int l = 0; l < L; l++) u[e][l] = v;
-            if (du) for (int l = 0; l < L; l++) du[e][l] = dv;
+        const real c0 = COS((real)(k * theta)), s0 = SIN((real)(k * theta));
+        for (int l = 0; l < L; l++) { c[l] = c0; s[l] = s0; }
+    } else {
+        for (int l = 0; l < L; l++) {
+            const double theta = l < nb ? scale * (double)inputs[(size_t)(b0 + l) * p->n_in + mem[1]] : 0.0;
+            if (!isfinite(theta)) *bad |= BAD_INPUTS;
+            x[l] = (real)(k * theta);
         }
-        return;
+        /* two loops: fused, the compiler would merge them into a scalar sincos call */
+#pragma omp simd
+        for (int l = 0; l < L; l++) c[l] = COS(x[l]);
+#pragma omp simd
+        for (int l = 0; l < L; l++) s[l] = SIN(x[l]);
     }
-    for (int l = 0; l < L; l++) {
-        const double theta = l < nb ? scale * (double)inputs[(size_t)(b0 + l) * p->n_in + mem[1]] : 0.0;
-        if (!isfinite(theta)) *bad |= BAD_INPUTS;
-        double c, s;
-        sincos(k * theta, &s, &c);
-        for (int e = 0; e < 8; e++) {
-            u[e][l] = (real)(cf[e] + c * cf[8 + e] + s * cf[16 + e]);
-            if (du) du[e][l] = (real)(k * (-s * cf[8 + e] + c * cf[16 + e]));
-        }
+    for (int e = 0; e < 8; e++) {
+#pragma omp simd
+        for (int l = 0; l < L; l++) u[e][l] = C[e] + c[l] * A[e] + s[l] * S[e];
+    }
+    if (!du) return;
+    const real kr = (real)k;
+    for (int e = 0; e < 8; e++) {
+#pragma omp simd
+        for (int l = 0; l < L; l++) du[e][l] = kr * (c[l] * S[e] - s[l] * A[e]);
     }
 }
 

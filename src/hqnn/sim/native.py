@@ -36,14 +36,14 @@ from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
 from hqnn.sim.gates import GATES
 from hqnn.sim.prims import _FIXED_1Q, _SDG, ROTATIONS
 
-__all__ = ["NativeProgram", "lower", "library", "native_available", "MAX_QUBITS"]
+__all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable_reason", "MAX_QUBITS"]
 
 MAX_QUBITS = 14
 """Largest register the kernel takes (a chunk then holds 2**14 x 16 amplitudes, 2 MB per buffer)."""
 
 _SOURCE = Path(__file__).with_name("native.c")
 _FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
-_VARIANTS = {torch.float32: ("float", 16), torch.float64: ("double", 8)}
+_VARIANTS = {torch.float32: ("single", 16), torch.float64: ("double", 8)}  # name, samples per chunk
 _OP_WIDTH, _NCOEF = 8, 26
 _ZERO2 = np.zeros((2, 2), dtype=complex)
 _REAL, _DIAG = 1, 2  # flags of a lowered single-qubit matrix
@@ -215,7 +215,16 @@ def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
 # -- build and load -----------------------------------------------------------------------------------
 
 def _cache_dir() -> Path:
-    return Path(os.environ.get("HQNN_CACHE_DIR") or Path.home() / ".cache" / "hqnn") / "kernels"
+    """``$HQNN_CACHE_DIR/kernels`` (default ``~/.cache/hqnn/kernels``), or a folder under the system
+    temporary directory when that cannot be created (a read-only home)."""
+    path = Path(os.environ.get("HQNN_CACHE_DIR") or Path.home() / ".cache" / "hqnn") / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        fallback = Path(tempfile.gettempdir()) / f"hqnn-kernels-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+        fallback.mkdir(parents=True, exist_ok=True)
+        return fallback
 
 
 def _cpu_signature() -> str:
@@ -226,25 +235,36 @@ def _cpu_signature() -> str:
         return platform.processor()
 
 
-def _build(real: str, lanes: int) -> Path:
-    cc = os.environ.get("HQNN_CC", "cc")
-    flags = [*_FLAGS, f"-DREAL={real}", f"-DLANES={lanes}"]
-    version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256("\0".join([_SOURCE.read_text(), *flags, version, _cpu_signature()]).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"hqnn_native_{real}_{key}.so"
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _compile(cc: str, flags: list[str], libs: list[str], path: Path) -> None:
+    """Compile the kernel into ``path`` atomically (concurrent builds never see a partial file)."""
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
     os.close(fd)
     try:
-        done = subprocess.run([cc, *flags, str(_SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        done = subprocess.run([cc, *flags, str(_SOURCE), "-o", tmp, *libs, "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{cc} failed: {done.stderr.strip()[-500:]}")
-        os.replace(tmp, path)  # atomic: concurrent builds (test workers) never see a partial file
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _build(variant: str) -> Path:
+    """The shared library for ``variant`` ("single" or "double"), compiled on first use. Tries with
+    glibc's vector math library (libmvec) first, then without it."""
+    cc = os.environ.get("HQNN_CC", "cc")
+    base = [*_FLAGS, *(["-DSINGLE"] if variant == "single" else [])]
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True).stdout
+    key = hashlib.sha256("\0".join([_SOURCE.read_text(), *base, version, _cpu_signature()]).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"hqnn_native_{variant}_{key}.so"
+    if not path.exists():
+        try:
+            _compile(cc, [*base, "-fno-math-errno"], ["-lmvec"], path)
+        except RuntimeError:
+            _compile(cc, [*base, "-DNO_SIMD_MATH"], [], path)
+        for old in path.parent.glob(f"hqnn_native_{variant}_*.so"):  # builds of older sources
+            if old != path:
+                old.unlink(missing_ok=True)
     return path
 
 
@@ -255,7 +275,7 @@ def library(real_dtype: torch.dtype):
             _STATE[real_dtype] = "disabled by HQNN_NATIVE=0"
         else:
             try:
-                lib = ctypes.CDLL(str(_build(*_VARIANTS[real_dtype])))
+                lib = ctypes.CDLL(str(_build(_VARIANTS[real_dtype][0])))
                 ptr, i32 = ctypes.c_void_p, ctypes.c_int
                 lib.hq_forward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, i32]
                 lib.hq_backward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, ptr, ptr, i32]
@@ -269,6 +289,11 @@ def library(real_dtype: torch.dtype):
     return None if isinstance(state, str) else state
 
 
+def unavailable_reason(real_dtype: torch.dtype = torch.float32) -> str | None:
+    """Why the kernel cannot run at this precision (None when it can)."""
+    return None if library(real_dtype) is not None else _STATE[real_dtype]
+
+
 def native_available(real_dtype: torch.dtype = torch.float32) -> bool:
     """Whether the kernel is built and loaded for this precision."""
     return library(real_dtype) is not None
@@ -276,8 +301,8 @@ def native_available(real_dtype: torch.dtype = torch.float32) -> bool:
 
 # -- execution ----------------------------------------------------------------------------------------
 
-def _ptr(t: torch.Tensor | None):
-    return None if t is None else ctypes.c_void_p(t.data_ptr())
+def _ptr(t: torch.Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()  # ctypes passes ints (and None) for c_void_p arguments
 
 
 def _raise(status: int) -> None:

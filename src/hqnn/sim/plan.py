@@ -84,13 +84,14 @@ class NativePlan(Plan):
 
     def execute(self, inputs, weights, dtype):
         from hqnn.sim.execute import check_finite_angles
-        from hqnn.sim.native import library
+        from hqnn.sim.native import unavailable_reason
 
-        if inputs.device.type == "cpu" and library(inputs.dtype) is not None:
+        reason = f"it runs on the CPU, got device {inputs.device}" if inputs.device.type != "cpu" else \
+            unavailable_reason(inputs.dtype)
+        if reason is None:
             return self.program.execute(inputs, weights, lambda i, w: self.engine().execute(i, w, dtype))
         if self.strict:
-            raise UnsupportedError(f"method='native' runs on the CPU with a built kernel; got device {inputs.device}"
-                                   " (see the warning above if the kernel failed to build)")
+            raise UnsupportedError(f"method='native' cannot run: {reason}")
         check_finite_angles(inputs, weights)
         return self.engine().execute(inputs, weights, dtype)
 
