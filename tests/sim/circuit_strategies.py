@@ -78,33 +78,35 @@ def _angle(draw, n_inputs: int, n_weights: int):
     return (source, index, draw(st.sampled_from(SCALES)))
 
 
-def _measurement(draw, n: int):
+def _measurement(draw, n: int, paulis: str = "XYZ"):
     if draw(st.booleans()):
         wires = draw(st.permutations(range(n)))[: draw(st.integers(1, min(3, n)))]
-        letters = draw(st.lists(st.sampled_from("XYZ"), min_size=len(wires), max_size=len(wires)))
+        letters = draw(st.lists(st.sampled_from(paulis), min_size=len(wires), max_size=len(wires)))
         return ("expval", " ".join(f"{p}{w}" for p, w in zip(letters, wires)))
     return ("probs", tuple(draw(st.permutations(range(n)))[: draw(st.integers(1, n))]))
 
 
 @st.composite
-def circuit_specs(draw, max_qubits: int = 5, max_ops: int = 14, max_batch: int = 3) -> CircuitSpec:
+def circuit_specs(draw, max_qubits: int = 5, max_ops: int = 14, max_batch: int = 3, native: bool = False) -> CircuitSpec:
     """Random circuits: any gate of GATES or a random QubitUnitary, angles from inputs, weights or
-    constants with scales, and random Pauli-word / probability measurements (or the state alone)."""
+    constants with scales, and random Pauli-word / probability measurements (or the state alone).
+
+    ``native``: only what the native kernel runs (QubitUnitary on one wire, Z words and probabilities)."""
     n = draw(st.integers(1, max_qubits))
     n_inputs, n_weights = draw(st.integers(0, 4)), draw(st.integers(0, 5))
     names = [g for g in GATE_NAMES if g == "QubitUnitary" or GATES[g].n_wires <= n]
     ops = []
     for _ in range(draw(st.integers(0, max_ops))):
         name = draw(st.sampled_from(names))
-        k = draw(st.integers(1, min(3, n))) if name == "QubitUnitary" else GATES[name].n_wires
+        k = draw(st.integers(1, 1 if native else min(3, n))) if name == "QubitUnitary" else GATES[name].n_wires
         wires = tuple(draw(st.permutations(range(n)))[:k])
         n_params = 0 if name == "QubitUnitary" else GATES[name].n_params
         angles = tuple(_angle(draw, n_inputs, n_weights) for _ in range(n_params))
         ops.append((name, wires, angles, draw(st.integers(0, 2**31))))
-    if draw(st.integers(0, 5)) == 0:
+    if not native and draw(st.integers(0, 5)) == 0:
         measurements = (("state",),)
     else:
-        measurements = tuple(_measurement(draw, n) for _ in range(draw(st.integers(1, 4))))
+        measurements = tuple(_measurement(draw, n, "Z" if native else "XYZ") for _ in range(draw(st.integers(1, 4))))
     return CircuitSpec(n, n_inputs, n_weights, tuple(ops), measurements, draw(st.integers(1, max_batch)),
                        draw(st.integers(0, 2**31)))
 
@@ -114,10 +116,11 @@ MULTI_QUBIT = [g for g in GATE_NAMES if g == "QubitUnitary" or GATES[g].n_wires 
 
 
 @st.composite
-def layered_circuit_specs(draw, min_qubits: int = 6, max_qubits: int = 9, max_layers: int = 3) -> CircuitSpec:
+def layered_circuit_specs(draw, min_qubits: int = 6, max_qubits: int = 9, max_layers: int = 3,
+                          native: bool = False) -> CircuitSpec:
     """Wide layered circuits: a random one-qubit gate on every wire per layer (long runs of touched
-    wires, as hardware-efficient ansätze have), then a few random multi-qubit gates; Z-word and
-    probability measurements."""
+    wires, as hardware-efficient ansätze have), then a few random multi-qubit gates; Pauli-word and
+    probability measurements. ``native``: as in :func:`circuit_specs`."""
     n = draw(st.integers(min_qubits, max_qubits))
     n_inputs, n_weights = draw(st.integers(1, n)), draw(st.integers(1, 6))
     ops = []
@@ -128,11 +131,11 @@ def layered_circuit_specs(draw, min_qubits: int = 6, max_qubits: int = 9, max_la
             ops.append((name, (wire,), angles, 0))
         for _ in range(draw(st.integers(0, 4))):
             name = draw(st.sampled_from(MULTI_QUBIT))
-            k = draw(st.integers(1, 3)) if name == "QubitUnitary" else GATES[name].n_wires
+            k = draw(st.integers(1, 1 if native else 3)) if name == "QubitUnitary" else GATES[name].n_wires
             wires = tuple(draw(st.permutations(range(n)))[:k])
             n_params = 0 if name == "QubitUnitary" else GATES[name].n_params
             angles = tuple(_angle(draw, n_inputs, n_weights) for _ in range(n_params))
             ops.append((name, wires, angles, draw(st.integers(0, 2**31))))
-    measurements = tuple(_measurement(draw, n) for _ in range(draw(st.integers(1, 3))))
+    measurements = tuple(_measurement(draw, n, "Z" if native else "XYZ") for _ in range(draw(st.integers(1, 3))))
     return CircuitSpec(n, n_inputs, n_weights, tuple(ops), measurements, draw(st.integers(1, 3)),
                        draw(st.integers(0, 2**31)))

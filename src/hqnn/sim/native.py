@@ -40,6 +40,11 @@ __all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable
 
 MAX_QUBITS = 14
 """Largest register the kernel takes (a chunk then holds 2**14 x 16 amplitudes, 2 MB per buffer)."""
+SMALL_BATCH_QUBITS, SMALL_BATCH = 13, 4
+"""From this many qubits, batches of at most SMALL_BATCH samples run on the engine: the kernel pads a
+chunk to 16 samples, and at 13-14 qubits and batch 1 the engine measured about 2x faster (batch 16:
+the kernel 1.6-1.8x faster; 12 qubits, batch 1: the kernel 1.2x faster; SEL circuits, forward+backward,
+2 threads, AMD EPYC)."""
 
 _SOURCE = Path(__file__).with_name("native.c")
 _FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
@@ -320,6 +325,10 @@ class NativeProgram:
         self.prog, self.coef = torch.from_numpy(prog), torch.from_numpy(coef)
         self._tables = (_ptr(self.prog), _ptr(self.coef))  # the tensors live as long as self
         self.n_qubits, self.n_outputs, self.n_ops = circuit.n_qubits, int(prog[5]), int(prog[3])
+
+    def suits(self, batch: int) -> bool:
+        """Whether the kernel is the faster choice for this batch size (see SMALL_BATCH_QUBITS)."""
+        return self.n_qubits < SMALL_BATCH_QUBITS or batch > SMALL_BATCH
 
     def threads(self, batch: int, real_dtype: torch.dtype) -> int:
         """Intra-op threads for this call: one per chunk of samples at most, one for tiny work."""
