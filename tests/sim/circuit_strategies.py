@@ -87,7 +87,8 @@ def _measurement(draw, n: int, paulis: str = "XYZ"):
 
 
 @st.composite
-def circuit_specs(draw, max_qubits: int = 5, max_ops: int = 14, max_batch: int = 3, native: bool = False) -> CircuitSpec:
+def circuit_specs(draw, max_qubits: int = 5, max_ops: int = 14, max_batch: int = 3,
+                  native: bool = False) -> CircuitSpec:
     """Random circuits: any gate of GATES or a random QubitUnitary, angles from inputs, weights or
     constants with scales, and random Pauli-word / probability measurements (or the state alone).
 

@@ -34,8 +34,8 @@ from hqnn.templates.recipes import RECIPES
 
 __all__ = ["BACKENDS", "Backend", "CircuitCase", "PerSample", "available_backends", "make_backend"]
 
-BACKENDS = ("hqnn", "hqnn-engine", "hqnn-gates", "hqnn-torchlayer", "pennylane-default", "pennylane-lightning", "pergate-torch",
-            "pennylane-mixed")
+BACKENDS = ("hqnn", "hqnn-engine", "hqnn-gates", "hqnn-torchlayer", "pennylane-default", "pennylane-lightning",
+            "pergate-torch", "pennylane-mixed")
 _PENNYLANE_DEVICES = {
     "hqnn-torchlayer": ("default.qubit", "backprop"),
     "pennylane-default": ("default.qubit", "backprop"),

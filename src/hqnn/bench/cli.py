@@ -34,7 +34,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="fewer sizes, repeats and seconds (a smoke run)")
     p.add_argument("--backends", type=_names, default=None, help="comma-separated backends (default: all installed)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
-    p.add_argument("--repeats", type=int, default=5, help="timed samples per configuration at most, each at least 20 ms of back-to-back calls (default 5)")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="timed samples per configuration at most, each >= 20 ms of back-to-back calls (default 5)")
     p.add_argument("--budget", type=float, default=5.0, help="seconds per configuration (default 5)")
     p.add_argument("--max-call", type=float, default=20.0,
                    help="skip configurations predicted to take longer per call (seconds, default 20)")

@@ -33,7 +33,7 @@ def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finit
         ShapeError: wrong input width, batch shape or weight shape.
         ValueRangeError: NaN or infinite angles.
     """
-    if (dtype is None and type(inputs) is torch.Tensor and type(weights) is torch.Tensor  # noqa: E721
+    if (dtype is None and isinstance(inputs, torch.Tensor) and isinstance(weights, torch.Tensor)
             and inputs.dtype is weights.dtype and inputs.dtype in _REAL_DTYPES and inputs.device == weights.device
             and inputs.dim() == 2 and inputs.shape[1] == circuit.n_inputs and weights.shape == (circuit.n_weights,)):
         # the common case (a layer's call): nothing to convert

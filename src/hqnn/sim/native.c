@@ -173,11 +173,6 @@ static void group_matrix(const Program *p, const int32_t *op, const real *inputs
     const int32_t *members = p->prog + op[OP_AT];
     for (int j = 0; j < m; j++)
         member_matrix(p, members + 4 * j, inputs, weights, b0, nb, w->u[j], derivatives ? w->du[j] : NULL, &w->bad);
-    if (m == 1) {
-        memcpy(w->g, w->u[0], sizeof(Mat));
-        if (derivatives) { memcpy(w->pre[0], w->u[0], sizeof(Mat)); mat_identity(w->suf[1]); memcpy(w->suf[0], w->u[0], sizeof(Mat)); }
-        return;
-    }
     memcpy(w->pre[0], w->u[0], sizeof(Mat));
     for (int j = 1; j < m; j++) mat_mul(w->pre[j], w->u[j], w->pre[j - 1]);
     memcpy(w->g, w->pre[m - 1], sizeof(Mat));
@@ -257,15 +252,9 @@ static void product_state(const Program *p, Work *w, const real *inputs, const r
         const int32_t *op = NULL;
         for (int o = 0; o < p->n_ops && !op; o++)
             if (p->ops[OP_WIDTH * o + OP_INITIAL] && p->ops[OP_WIDTH * o + OP_TBIT] == bit) op = p->ops + OP_WIDTH * o;
-        /* rows j < size hold the product over wires < q (at row index j), spread to 2j + bit */
-        if (!op) {
-            for (int j = size - 1; j >= 0; j--) {
-                if (j) { memcpy(psi + (size_t)(2 * j) * RS, psi + (size_t)j * RS, sizeof(real) * RS); memset(psi + (size_t)j * RS, 0, sizeof(real) * RS); }
-            }
-            size *= 2;
-            continue;
-        }
-        group_matrix(p, op, inputs, weights, b0, nb, w, 0);
+        /* rows j < size hold the product over wires < q; row j spreads to rows 2j and 2j + 1 */
+        if (op) group_matrix(p, op, inputs, weights, b0, nb, w, 0);
+        else mat_identity(w->g);  /* a wire no opening group touches stays |0> */
         Mat *g = &w->g;
         for (int j = size - 1; j >= 0; j--) {
             real *src = psi + (size_t)j * RS, *lo = psi + (size_t)(2 * j) * RS, *hi = psi + (size_t)(2 * j + 1) * RS;

@@ -126,17 +126,20 @@ def compile_circuit(circuit: Circuit, method: str = "auto") -> Plan:
     if method not in METHODS:
         raise ConfigError(f"unknown simulation method {method!r}; valid: {', '.join(METHODS)}")
     remembered = _BY_CIRCUIT.setdefault(circuit, {})
-    # holding the lists themselves (not their ids) means a replaced list can never look unchanged
+    # holding the lists themselves (not their ids) means a replaced list can never look unchanged;
+    # the plan is held weakly (it refers to a circuit: a strong reference could keep the key alive)
     stamp = (circuit.ops, len(circuit.ops), circuit.measurements, len(circuit.measurements),
              circuit.n_inputs, circuit.n_weights)
     hit = remembered.get(method)
     if hit is not None and all(a is b if isinstance(a, list) else a == b for a, b in zip(hit[0], stamp)):
-        return hit[1]
+        plan = hit[1]()
+        if plan is not None:
+            return plan
     key = (circuit.structure_key(), method)
     plan = _CACHE.get(key)
     if plan is None:
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
         plan = _CACHE[key] = _build(circuit, method)
-    remembered[method] = (stamp, plan)
+    remembered[method] = (stamp, weakref.ref(plan))
     return plan

@@ -21,7 +21,7 @@ import torch
 from hqnn.sim.circuit import CONST, Angle, Op
 from hqnn.sim.gates import GATES
 
-__all__ = ["Prim", "lower_op", "ROTATIONS"]
+__all__ = ["Prim", "lower_op", "ROTATIONS", "FIXED_1Q", "S_DAGGER"]
 
 _I = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -37,10 +37,10 @@ ROTATIONS = {
     "PhaseShift": (np.diag([1, 0]).astype(complex), np.diag([0, 1]).astype(complex),
                    np.diag([0, 1j]).astype(complex), 1.0),
 }
-_FIXED_1Q = {name: GATES[name].matrix(dtype=torch.complex128).numpy()
+FIXED_1Q = {name: GATES[name].matrix(dtype=torch.complex128).numpy()
              for name in ("Identity", "Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX")}
-_SDG = _FIXED_1Q["S"].conj().T
-_H = _FIXED_1Q["Hadamard"]
+S_DAGGER = FIXED_1Q["S"].conj().T
+_H = FIXED_1Q["Hadamard"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def _crz(control: int, target: int, angle: Angle) -> Prim:
 
 
 def _cry(c: int, t: int, angle: Angle) -> list[Prim]:
-    s = _FIXED_1Q["S"]
-    return [_fixed(t, _SDG), _fixed(t, _H), _crz(c, t, angle), _fixed(t, _H), _fixed(t, s)]
+    s = FIXED_1Q["S"]
+    return [_fixed(t, S_DAGGER), _fixed(t, _H), _crz(c, t, angle), _fixed(t, _H), _fixed(t, s)]
 
 
 def lower_op(op: Op) -> list[Prim]:
@@ -84,8 +84,8 @@ def lower_op(op: Op) -> list[Prim]:
     name, w, p = op.name, op.wires, op.params
     if name in ROTATIONS:
         return [_local(w[0], name, p[0])]
-    if name in _FIXED_1Q:
-        return [_fixed(w[0], _FIXED_1Q[name])]
+    if name in FIXED_1Q:
+        return [_fixed(w[0], FIXED_1Q[name])]
     if name == "Rot":
         return [_local(w[0], "RZ", p[0]), _local(w[0], "RY", p[1]), _local(w[0], "RZ", p[2])]
     if name == "U3":
@@ -96,7 +96,7 @@ def lower_op(op: Op) -> list[Prim]:
     if name == "CZ":
         return [Prim("diag", w, None, (np.zeros(4), np.array([0, 0, 0, math.pi])))]
     if name == "CY":
-        return [_fixed(w[1], _SDG), *lower_op(Op("CNOT", w)), _fixed(w[1], _FIXED_1Q["S"])]
+        return [_fixed(w[1], S_DAGGER), *lower_op(Op("CNOT", w)), _fixed(w[1], FIXED_1Q["S"])]
     if name == "CRZ":
         return [_crz(w[0], w[1], p[0])]
     if name == "CRX":
@@ -109,8 +109,8 @@ def lower_op(op: Op) -> list[Prim]:
         return [Prim("diag", w, p[0], (np.array([-0.5, 0.5, 0.5, -0.5]), np.zeros(4)))]
     if name in ("IsingXX", "IsingYY"):
         zz = lower_op(Op("IsingZZ", w, p))
-        pre = [_fixed(q, _SDG) for q in w] if name == "IsingYY" else []
-        post = [_fixed(q, _FIXED_1Q["S"]) for q in w] if name == "IsingYY" else []
+        pre = [_fixed(q, S_DAGGER) for q in w] if name == "IsingYY" else []
+        post = [_fixed(q, FIXED_1Q["S"]) for q in w] if name == "IsingYY" else []
         return pre + [_fixed(q, _H) for q in w] + zz + [_fixed(q, _H) for q in w] + post
     if name == "QubitUnitary" and len(w) == 1:
         return [_fixed(w[0], op.matrix.numpy())]
