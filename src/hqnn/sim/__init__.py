@@ -1,4 +1,5 @@
-"""The simulator core: batched, differentiable statevector simulation in PyTorch.
+"""The simulator core: batched, differentiable statevector simulation in PyTorch, with a native C
+kernel for the CPU (:mod:`hqnn.sim.native`, compiled on first use) behind ``method="auto"``.
 
 Pure functions on tensors. The state is ``(B, 2**n)`` (viewed as ``(B, 2, ..., 2)``), wire 0 is the
 most significant bit, complex64 by default and complex128 when the angles are float64; the device
@@ -14,7 +15,8 @@ from hqnn.sim.gates import GATES, gate_matrix, gate_spec
 from hqnn.sim.gradients import DIFF_METHODS, execute
 from hqnn.sim.measure import expvals, marginal_probabilities, measure, probabilities
 from hqnn.sim.noise import NoiseModel
-from hqnn.sim.plan import compile_circuit
+from hqnn.sim.native import native_available
+from hqnn.sim.plan import METHODS, compile_circuit
 from hqnn.sim.state import zero_state
 from hqnn.sim.trajectories import run_trajectories
 
@@ -24,6 +26,7 @@ __all__ = [
     "Circuit",
     "DIFF_METHODS",
     "GATES",
+    "METHODS",
     "Measurement",
     "NoiseModel",
     "Op",
@@ -37,6 +40,7 @@ __all__ = [
     "gate_spec",
     "marginal_probabilities",
     "measure",
+    "native_available",
     "probabilities",
     "run",
     "run_trajectories",

@@ -132,7 +132,8 @@ def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str 
         inputs: ``(B, n_inputs)`` real angles (None when the circuit reads no inputs: B = 1).
         weights: ``(n_weights,)`` (None when it has none).
         dtype: force the precision.
-        method: "auto" (the compiled plan) or "gates" (one gate at a time; slow, for reference).
+        method: "auto" (the native CPU kernel where it applies, else the fused PyTorch engine),
+            "native", "engine", or "gates" (one gate at a time; slow, for reference); see docs/simulator.md.
 
     Returns:
         ``(B, n_outputs)`` real, or ``(B, 2**n)`` complex for a state measurement.
