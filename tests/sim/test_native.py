@@ -22,22 +22,23 @@ pytestmark = pytest.mark.skipif(not native_available(torch.float64),
                                 reason=f"native kernel not built: {unavailable_reason(torch.float64)}")
 
 
-@settings(max_examples=examples(60))
-@given(spec=circuit_specs(max_qubits=6, max_ops=18, max_batch=20, native=True))
-def test_random_circuits_match_reference(spec):
+def _matches_reference(spec) -> None:
     circuit = spec.build()
     inputs, weights = spec.arguments()
     out = run(circuit, torch.tensor(inputs), torch.tensor(weights), method="native")
     np.testing.assert_allclose(out.numpy(), evaluate_batch(circuit, inputs, weights), atol=1e-10, rtol=0)
+
+
+@settings(max_examples=examples(60))
+@given(spec=circuit_specs(max_qubits=6, max_ops=18, max_batch=20, native=True))
+def test_random_circuits_match_reference(spec):
+    _matches_reference(spec)
 
 
 @settings(max_examples=examples(20))
 @given(spec=layered_circuit_specs(native=True))
 def test_wide_circuits_match_reference(spec):
-    circuit = spec.build()
-    inputs, weights = spec.arguments()
-    out = run(circuit, torch.tensor(inputs), torch.tensor(weights), method="native")
-    np.testing.assert_allclose(out.numpy(), evaluate_batch(circuit, inputs, weights), atol=1e-10, rtol=0)
+    _matches_reference(spec)
 
 
 @settings(max_examples=examples(30))
