@@ -20,9 +20,6 @@ from hqnn.sim.state import check_memory
 __all__ = ["run", "run_gates", "angle_value", "op_angles", "prepare_arguments", "check_finite_angles", "op_matrix"]
 
 
-_REAL_DTYPES = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-
-
 def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finite: bool = True):
     """Validate and convert ``inputs (B, n_inputs)`` and ``weights (n_weights,)``.
 
@@ -34,12 +31,13 @@ def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finit
         ValueRangeError: NaN or infinite angles.
     """
     if (dtype is None and isinstance(inputs, torch.Tensor) and isinstance(weights, torch.Tensor)
-            and inputs.dtype is weights.dtype and inputs.dtype in _REAL_DTYPES and inputs.device == weights.device
+            and inputs.dtype is weights.dtype and inputs.dtype in (torch.float32, torch.float64)
+            and inputs.device == weights.device
             and inputs.dim() == 2 and inputs.shape[1] == circuit.n_inputs and weights.shape == (circuit.n_weights,)):
         # the common case (a layer's call): nothing to convert
         if check_finite:
             check_finite_angles(inputs, weights)
-        return inputs, weights, _REAL_DTYPES[inputs.dtype], inputs.device, inputs.shape[0]
+        return inputs, weights, complex_dtype_for(inputs.dtype), inputs.device, inputs.shape[0]
     tensors = [t for t in (inputs, weights) if isinstance(t, torch.Tensor)]
     device = tensors[0].device if tensors else torch.device("cpu")
     real = torch.float64 if any(t.dtype in (torch.float64, torch.complex128) for t in tensors) else torch.float32

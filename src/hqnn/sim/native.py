@@ -33,8 +33,8 @@ import torch
 
 from hqnn.exceptions import ResourceError, UnsupportedError, ValueRangeError
 from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
-from hqnn.sim.gates import GATES
-from hqnn.sim.prims import FIXED_1Q, ROTATIONS, S_DAGGER
+from hqnn.sim.gates import complex_dtype_for
+from hqnn.sim.prims import FIXED_1Q, PERMUTATIONS, ROTATIONS, S_DAGGER, perm_table
 
 __all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable_reason", "MAX_QUBITS"]
 
@@ -113,11 +113,6 @@ class _Builder:
         return ops
 
 
-def _perm_table(name: str) -> list[int]:
-    matrix = GATES[name].matrix(dtype=torch.complex128).real.numpy()
-    return [int(i) for i in matrix.argmax(axis=1)]
-
-
 def _lower_op(b: _Builder, op: Op) -> None:
     name, w, p = op.name, op.wires, op.params
     if name in ROTATIONS:
@@ -130,8 +125,8 @@ def _lower_op(b: _Builder, op: Op) -> None:
     elif name == "U3":
         for rot, angle in zip(("PhaseShift", "RY", "PhaseShift"), (p[2], p[0], p[1])):
             b.u1(w[0], ROTATIONS[rot], angle)
-    elif name in ("CNOT", "SWAP", "Toffoli"):
-        b.perm(w, _perm_table(name))
+    elif name in PERMUTATIONS:
+        b.perm(w, perm_table(name))
     elif name in ("CZ", "CY"):
         b.fixed(w[1], FIXED_1Q["Pauli" + name[1]], (w[0],))
     elif name in ("CRX", "CRY", "CRZ"):
@@ -143,12 +138,12 @@ def _lower_op(b: _Builder, op: Op) -> None:
         # CNOT(a,b)·R(θ)·CNOT(a,b) = exp(-iθ/2 P⊗P) with RZ on b (ZZ) or RX on a (XX); YY = (S⊗S) XX (S†⊗S†)
         if name == "IsingYY":
             b.fixed(w[0], S_DAGGER), b.fixed(w[1], S_DAGGER)
-        b.perm(w, _perm_table("CNOT"))
+        b.perm(w, perm_table("CNOT"))
         if name == "IsingZZ":
             b.u1(w[1], ROTATIONS["RZ"], p[0])
         else:
             b.u1(w[0], ROTATIONS["RX"], p[0])
-        b.perm(w, _perm_table("CNOT"))
+        b.perm(w, perm_table("CNOT"))
         if name == "IsingYY":
             b.fixed(w[0], FIXED_1Q["S"]), b.fixed(w[1], FIXED_1Q["S"])
     elif name == "QubitUnitary" and len(w) == 1:
@@ -339,8 +334,7 @@ class NativeProgram:
         lib = library(inputs.dtype)
         batch = inputs.shape[0]
         out = torch.empty(batch, self.n_outputs, dtype=inputs.dtype)
-        cdtype = torch.complex128 if inputs.dtype == torch.float64 else torch.complex64
-        state = torch.empty(batch, 2**self.n_qubits, dtype=cdtype) if save_state else None
+        state = torch.empty(batch, 2**self.n_qubits, dtype=complex_dtype_for(inputs.dtype)) if save_state else None
         status = lib.hq_forward(*self._tables, _ptr(inputs), _ptr(weights), batch,
                                 _ptr(out), _ptr(state), self.threads(batch, inputs.dtype))
         if status:

@@ -21,7 +21,7 @@ import torch
 from hqnn.sim.circuit import CONST, Angle, Op
 from hqnn.sim.gates import GATES
 
-__all__ = ["Prim", "lower_op", "ROTATIONS", "FIXED_1Q", "S_DAGGER"]
+__all__ = ["Prim", "lower_op", "perm_table", "PERMUTATIONS", "ROTATIONS", "FIXED_1Q", "S_DAGGER"]
 
 _I = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -79,6 +79,15 @@ def _cry(c: int, t: int, angle: Angle) -> list[Prim]:
     return [_fixed(t, S_DAGGER), _fixed(t, _H), _crz(c, t, angle), _fixed(t, _H), _fixed(t, s)]
 
 
+PERMUTATIONS = ("CNOT", "SWAP", "Toffoli")
+
+
+def perm_table(name: str) -> tuple[int, ...]:
+    """For each output index of a permutation gate, the input index it takes."""
+    matrix = GATES[name].matrix(dtype=torch.complex128).real.numpy()
+    return tuple(int(i) for i in matrix.argmax(axis=1))
+
+
 def lower_op(op: Op) -> list[Prim]:
     """The primitives of one op, in application order."""
     name, w, p = op.name, op.wires, op.params
@@ -90,9 +99,8 @@ def lower_op(op: Op) -> list[Prim]:
         return [_local(w[0], "RZ", p[0]), _local(w[0], "RY", p[1]), _local(w[0], "RZ", p[2])]
     if name == "U3":
         return [_local(w[0], "PhaseShift", p[2]), _local(w[0], "RY", p[0]), _local(w[0], "PhaseShift", p[1])]
-    if name in ("CNOT", "SWAP", "Toffoli"):
-        matrix = GATES[name].matrix(dtype=torch.complex128).real.numpy()
-        return [Prim("perm", w, table=tuple(int(i) for i in matrix.argmax(axis=1)))]
+    if name in PERMUTATIONS:
+        return [Prim("perm", w, table=perm_table(name))]
     if name == "CZ":
         return [Prim("diag", w, None, (np.zeros(4), np.array([0, 0, 0, math.pi])))]
     if name == "CY":
