@@ -20,9 +20,12 @@ __all__ = ["main"]
 _COMMANDS = {
     "models": ("hqnn.models.cli", "list the registered models and their parameter counts"),
     "data": ("hqnn.data.cli", "inspect and convert datasets"),
-    "demo": ("hqnn.train.demo", "train a small hybrid model on scikit-learn's bundled digits"),
+    "demo": ("hqnn.train.demo", "the main job: hybrid vs its twin and its unentangled circuit over 5 seeds on digits"),
     "train": ("hqnn.train.cli", "train a preset or YAML config (hybrid and classical twin side by side)"),
-    "export": ("hqnn.interop.cli", "export a seed circuit as OpenQASM 2/3, or estimate its resources"),
+    "compare": ("hqnn.train.compare_cli", "train every arm (hybrid, twin, no entanglement, frozen) over seeds; report"),
+    "evaluate": ("hqnn.train.evaluate_cli", "score a trained model on any split or dataset, also under shots and noise"),
+    "predict": ("hqnn.train.predict_cli", "classify images with a trained model (class, probability, top-k)"),
+    "export": ("hqnn.interop.cli", "export a seed or trained circuit as OpenQASM 2/3, or estimate its resources"),
     "bench": ("hqnn.bench.cli", "benchmark suites: circuits, scaling, noise (JSON reports)"),
 }
 

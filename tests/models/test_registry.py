@@ -62,7 +62,9 @@ def test_unknown_override_names_the_accepted_arguments():
 
 
 def test_list_models_pattern_and_duplicate_registration():
-    assert list_models("sqdr*") == ["sqdr_cnn", "sqdr_cnn_classical", "sqdr_cnn_noisy"]
+    assert list_models("sqdr*") == [
+        "sqdr_cnn", "sqdr_cnn_classical", "sqdr_cnn_noisy", "sqdr_cnn_plus", "sqdr_cnn_plus_classical", "sqdr_cnn_plus_noisy"
+    ]
     assert list_models("nothing*") == []
     with pytest.raises(ConfigError, match="already registered"):
         register_model("spanet")(torch.nn.Identity)

@@ -1,6 +1,7 @@
 """The trainer: run directory contents, determinism, resume, interrupts, two-phase freezing."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +123,76 @@ def test_warmup_needs_a_two_phase_model(tiny_config):
     config = tiny_config("warmup_epochs=1")
     with pytest.raises(ConfigError, match="set_phase"):
         run_experiment(config)
+
+
+def test_train_step_changes_the_weights_and_returns_the_loss(tiny_config):
+    config = tiny_config()
+    data = build_data(config.data, config.run.out_dir, progress=False)
+    trainer = Trainer(config, data, "cnn_qnn", config.run.out_dir)
+    images, labels, index = next(iter(trainer.loaders["train"]))
+    inputs = data.prepare("train", images, index, True)
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(trainer.model(inputs), labels)
+    loss = trainer.train_step(inputs, labels)
+    assert loss.ndim == 0 and not loss.requires_grad
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    changed = [k for k, v in trainer.model.named_parameters() if not torch.equal(v, before[k])]
+    assert "head.2.weights" in changed and len(changed) == len(before)  # head.2: the circuit
+
+
+def test_model_file_summary_and_predictions_reproduce_the_test_metrics(tiny_config):
+    import numpy as np
+
+    from hqnn.models import create_model
+    from hqnn.train.loaders import make_loader
+    from hqnn.train.metrics import METRIC_NAMES
+    from hqnn.train.trainer import run_inference, runtime_settings, score_logits
+
+    config = tiny_config()
+    result = run_experiment(config).results[0]
+    saved = torch.load(result.model_dir / "model.pt", map_location="cpu", weights_only=True)
+    assert saved["format"] == 1 and saved["arm"] is None and saved["model_name"] == "cnn_qnn"
+    assert saved["config"]["train"]["epochs"] == 2 and saved["sim_method"] in ("native", "engine")
+    assert saved["classes"] == [str(k) for k in range(10)]
+    summary = json.loads((result.model_dir / "summary.json").read_text())
+    assert set(METRIC_NAMES) <= set(summary["test"]) and summary["test"] == result.test
+    assert summary["sim_method"] == saved["sim_method"] and summary["diagnostics"] == result.diagnostics
+    assert summary["seconds"] == pytest.approx(sum(row["seconds"] for row in result.history), abs=1e-3)
+    assert summary["seconds_per_epoch"] == pytest.approx(summary["seconds"] / 2, abs=1e-3)
+    assert "history" not in summary and len(result.history) == 2
+    # a fresh model with the saved weights, scored by the same inference pass, gives the same numbers
+    model = create_model(saved["model_name"], **saved["model_args"])
+    model.load_state_dict(saved["state_dict"])
+    data = build_data(config.data, config.run.out_dir, progress=False)
+    loader = make_loader(data.test, 4 * config.train.batch_size, False)
+    with runtime_settings(True, config.train.threads):
+        labels, logits = run_inference(model, loader, lambda x, i: data.prepare("test", x, i, False), torch.device("cpu"))
+    assert labels.dtype == torch.int64 and logits.dtype == torch.float32 and logits.shape == (len(data.test), 10)
+    assert score_logits(labels, logits) == result.test
+    predictions = np.load(result.model_dir / "test_predictions.npz")
+    assert np.array_equal(predictions["labels"], labels.numpy())
+    assert np.array_equal(predictions["predictions"], logits.argmax(1).numpy())
+    assert np.allclose(predictions["probabilities"], torch.softmax(logits, 1).numpy())
+    report = summary["test_report"]
+    assert report["accuracy"] == result.test["accuracy"] and len(report["confusion"]) == 10
+    assert sum(map(sum, report["confusion"])) == len(data.test)
+
+
+def test_history_rows_have_balanced_accuracy_time_and_throughput(tiny_config):
+    result = run_experiment(tiny_config("epochs=1")).results[0]
+    (row,) = result.history
+    assert {"train_balanced_accuracy", "val_balanced_accuracy", "seconds", "val_seconds", "samples_per_s"} <= set(row)
+    assert row["samples_per_s"] == pytest.approx(48 / row["seconds"], rel=0.05)  # seconds are rounded to ms
+    assert result.samples_per_s == pytest.approx(row["samples_per_s"], rel=0.05)
+    assert "balanced_accuracy" in result.val and "balanced_accuracy" in result.test
+
+
+def test_arm_is_applied_and_recorded(tiny_config):
+    config = tiny_config("epochs=1")
+    data = build_data(config.data, config.run.out_dir, progress=False)
+    trainer = Trainer(config, data, "cnn_qnn", Path(config.run.out_dir) / "frozen", arm="frozen")
+    assert "head.2.weights" not in dict(trainer.model.named_parameters())
+    result = trainer.fit()
+    assert result.arm == "frozen"
+    assert torch.load(result.model_dir / "model.pt", weights_only=True)["arm"] == "frozen"

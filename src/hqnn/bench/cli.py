@@ -5,6 +5,7 @@
     hqnn bench scaling  --json benchmarks/results/scaling_cpu.json --png benchmarks/results/scaling_cpu.png
     hqnn bench noise    --json benchmarks/results/noise_cpu.json
     hqnn bench memory   --json benchmarks/results/memory_cpu.json
+    hqnn bench train    --json benchmarks/results/train_cpu.json [--models hcqdl,sqdr_cnn] [--threads 2]
 
 Re-running part of a suite into an existing file replaces those rows and keeps the rest (``--fresh``
 starts over).
@@ -62,9 +63,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("memory", help="peak memory of forward+backward over depth and batch")
     _common(p)
     p.add_argument("--qubits", dest="qubits_memory", type=int, default=10, help="register size (default 10)")
+    p = sub.add_parser("train", help="samples/s of whole training steps: the trainer's path vs eager PyTorch")
+    _common(p)
+    p.add_argument("--models", type=_names, default=None,
+                   help="comma-separated seed models (default: hcqdl,sqdr_cnn,sqdr_cnn_noisy,cnn_qnn)")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    """Refuse bad sizes, a missing CUDA device and unusable output files before anything runs.
+
+    Raises:
+        ConfigError: naming the option, what it must be and what was given.
+    """
+    import json
+    import math
+
+    import torch
+
+    from hqnn.exceptions import ConfigError
+    from hqnn.train.experiment import check_output_folder
+
+    for option, value in (("--threads", args.threads), ("--repeats", args.repeats),
+                          ("--qubits", getattr(args, "qubits_memory", None))):
+        if value is not None and value < 1:
+            raise ConfigError(f"{option} must be a positive integer; got {value}")
+    if not (math.isfinite(args.budget) and args.budget >= 0):  # 0: the fewest calls that give `repeats` samples
+        raise ConfigError(f"--budget must be a finite number of seconds >= 0; got {args.budget}")
+    if not (math.isfinite(args.max_call) and args.max_call > 0):
+        raise ConfigError(f"--max-call must be a positive number of seconds; got {args.max_call}")
+    for option in ("batches", "qubits", "layers"):
+        values = getattr(args, option, None)
+        if values is not None and any(v < 1 for v in values):
+            raise ConfigError(f"--{option} must list positive integers; got {','.join(map(str, values))}")
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        raise ConfigError(f"--device must be cpu or cuda; got {args.device!r}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {args.device} but torch sees no CUDA device; use --device cpu")
+    for option, value in (("--json", args.json), ("--png", getattr(args, "png", None))):
+        if value is not None:
+            path = Path(value)
+            if path.is_dir():
+                raise ConfigError(f"{option} must be a file path; got {path}, which is a folder")
+            check_output_folder(path.parent, f"the folder of {option} {path}")
+    path = Path(args.json)
+    if path.exists() and not args.fresh:
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"--json {path} exists but cannot be read as a report ({type(exc).__name__}); it is not "
+                "overwritten: pass --fresh to replace it, or choose another path"
+            ) from exc
 
 
 def run(args: argparse.Namespace) -> int:
+    _validate(args)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # lightning's OpenMP threads
     import torch
 
@@ -75,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
     from hqnn.bench.timing import machine_info, versions
 
     torch.set_num_threads(args.threads)
+    if args.suite == "train":
+        return _run_train(args)
     settings = Settings(repeats=args.repeats, budget_s=args.budget, max_call_s=args.max_call, threads=args.threads,
                         device=args.device)
     if args.quick:
@@ -127,3 +182,29 @@ def run(args: argparse.Namespace) -> int:
     for c in failed:
         print(f"CHECK FAILED: {c['circuit']} / {c['backend']}: {check_failure(c)}")
     return 1 if failed else 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    """``hqnn bench train``: both paths of every model, merged into the report by (model, path)."""
+    from hqnn.bench import report as rep
+    from hqnn.bench.timing import machine_info, versions
+    from hqnn.bench.train import run_train_bench, train_ratios, train_table
+
+    repeats, budget = (min(args.repeats, QUICK["repeats"]), QUICK["budget_s"]) if args.quick else (args.repeats, args.budget)
+    min_sample_s = max(budget / (2 * repeats), 0.05)  # both paths' samples share the budget
+    machine = machine_info(args.device)
+    out = run_train_bench(args.models, repeats, min_sample_s, args.device, log=print)
+    machine["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    previous = None if args.fresh else rep.read_report(args.json)
+    results = out["results"]
+    if previous and previous.get("suite") == "train" and previous.get("machine", {}).get("cpu") == machine["cpu"]:
+        fresh = {(r["model"], r["path"]) for r in results}
+        results = [r for r in previous["results"] if (r["model"], r["path"]) not in fresh] + results
+    settings = {"threads": args.threads, "repeats": repeats, "min_sample_s": round(min_sample_s, 3),
+                "device": args.device}
+    report = rep.new_report("train", machine, versions(), settings, [], results)
+    report["ratios"] = train_ratios(results)
+    rep.write_report(args.json, report)
+    print(train_table(report))
+    print(f"\nwrote {args.json}")
+    return 0

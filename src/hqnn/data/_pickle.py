@@ -1,10 +1,14 @@
 """A restricted unpickler for the datasets distributed as Python pickles (CIFAR, WM-811K).
 
 Unpickling runs code named by the file: a pickle can call any importable function. This
-unpickler resolves only the globals that numpy arrays and pandas DataFrames need (classes from
-numpy and pandas, and a short list of their reconstruction helpers), which blocks the usual
-``os.system``-style payloads; it is a mitigation, not a sandbox, so only load files from a source
-you trust, and convert WM-811K once to ``.npz`` (:func:`hqnn.data.convert_wm811k`).
+unpickler resolves only an exact list of the globals that the real files need (found by
+instrumenting the unpickler on them): numpy array and scalar reconstruction and ``numpy.dtype``
+for the CIFAR batches; the pandas DataFrame, index, block-manager and string-array classes (and
+their rebuild helpers) for ``LSWMD.pkl``; and a few built-in containers. Everything else (any
+other numpy class such as ``numpy.memmap``, which opens files; ``numpy.load``; ``os``;
+``subprocess``; ``builtins.eval``/``exec``/``open``; ``importlib``; dotted attribute paths) is
+refused with a :class:`~hqnn.exceptions.DataError` *before* its module is imported, so a refused
+pickle can neither import a module nor touch a file. See ``docs/security.md``.
 
 It also maps module paths that old pandas and numpy versions wrote (``pandas.indexes.base``,
 ``pandas.core.index``, ``pandas.core.indexes.numeric.Int64Index``, ``numpy.core...``) to their
@@ -13,6 +17,7 @@ current homes, which is what lets a modern pandas read the original 2015 ``LSWMD
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import io
 import pickle
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from hqnn.exceptions import DataError
 
-__all__ = ["load_pickle"]
+__all__ = ["load_pickle", "ALLOWED_GLOBALS"]
 
 # (old module, old name) -> (current module, current name), for names that moved or merged.
 _RENAMED = {
@@ -34,6 +39,7 @@ _RENAMED = {
     ("pandas.core.index", "_new_Index"): ("pandas.core.indexes.base", "_new_Index"),
     ("pandas.core.index", "MultiIndex"): ("pandas.core.indexes.multi", "MultiIndex"),
     ("pandas.core.internals", "BlockManager"): ("pandas.core.internals.managers", "BlockManager"),
+    ("pandas.core.internals", "SingleBlockManager"): ("pandas.core.internals.managers", "SingleBlockManager"),
 }
 
 # Python 2 module names (the C unpickler maps these only in its own find_class, which is overridden).
@@ -45,19 +51,45 @@ _MOVED_PREFIXES = (
     ("numpy.core.", "numpy._core."),
 )
 
-# Functions (not classes) that numpy/pandas pickles call to rebuild objects.
-_ALLOWED_FUNCTIONS = {
+ALLOWED_GLOBALS = frozenset({
+    # built-in containers and the protocol-2 object rebuild helpers (they only call __new__ of an
+    # allowed class)
+    *(("builtins", name) for name in ("object", "slice", "bytes", "bytearray", "list", "dict", "tuple", "set",
+                                      "frozenset", "complex")),
     ("copyreg", "_reconstructor"),
     ("copyreg", "__newobj__"),
-    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
+    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes (latin-1 only, below)
+    # numpy arrays, scalars and dtypes (CIFAR batches, the maps inside LSWMD.pkl)
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
+    # pandas frames (LSWMD.pkl, old and new pandas; each class under the paths pandas versions write)
+    *((module, "DataFrame") for module in ("pandas", "pandas.core.frame")),
+    *((module, "Series") for module in ("pandas", "pandas.core.series")),
+    *((module, "Index") for module in ("pandas", "pandas.core.indexes.base")),
+    *((module, "RangeIndex") for module in ("pandas", "pandas.core.indexes.range")),
+    *((module, "MultiIndex") for module in ("pandas", "pandas.core.indexes.multi")),
+    ("pandas.core.indexes.frozen", "FrozenList"),
     ("pandas.core.indexes.base", "_new_Index"),
+    ("pandas.core.internals.managers", "BlockManager"),
+    ("pandas.core.internals.managers", "SingleBlockManager"),
     ("pandas._libs.internals", "_unpickle_block"),
-}
-_ALLOWED_BUILTINS = {"object", "slice", "bytes", "list", "dict", "tuple", "set", "frozenset", "complex", "bytearray"}
-_ALLOWED_CLASS_ROOTS = ("numpy", "pandas", "collections")
+    ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
+    *((module, "StringArray") for module in ("pandas.arrays", "pandas.core.arrays.string_")),
+    *((module, "StringDtype") for module in ("pandas", "pandas.core.arrays.string_")),
+})
+"""The (module, name) pairs a dataset pickle may name, after the legacy renames above; nothing else resolves."""
+
+_LATIN1 = {"latin1", "latin-1", "iso-8859-1", "iso8859-1"}
+
+
+def _latin1_encode(text, encoding="utf-8", errors="strict"):
+    """``_codecs.encode`` restricted to the latin-1 text -> bytes step that Python 3's protocol-2 pickles use."""
+    if not isinstance(text, str) or str(encoding).lower() not in _LATIN1:
+        raise pickle.UnpicklingError(f"_codecs.encode is allowed only for latin-1 text; got encoding {encoding!r}")
+    return codecs.encode(text, "latin1", errors)
 
 
 def _current_location(module: str, name: str) -> tuple[str, str]:
@@ -71,8 +103,18 @@ def _current_location(module: str, name: str) -> tuple[str, str]:
     return module, name
 
 
+def _import(module: str):
+    """Import an allowed module; ``numpy._core`` is ``numpy.core`` before numpy 2."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if module.startswith("numpy._core."):
+            return importlib.import_module("numpy.core." + module[len("numpy._core.") :])
+        raise
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that renames legacy paths and refuses globals outside numpy/pandas types."""
+    """Unpickler that renames legacy paths and resolves only :data:`ALLOWED_GLOBALS`."""
 
     def __init__(self, file, source: Path):
         super().__init__(file, encoding="latin1")
@@ -80,32 +122,31 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         module, name = _current_location(module, name)
-        if module == "builtins" and name in _ALLOWED_BUILTINS:
-            return super().find_class(module, name)
-        is_helper = (module, name) in _ALLOWED_FUNCTIONS or name.startswith("__pyx_unpickle")
-        if module.split(".")[0] in _ALLOWED_CLASS_ROOTS:
-            try:
-                obj = getattr(importlib.import_module(module), name)
-            except (ImportError, AttributeError) as exc:
-                raise DataError(
-                    f"{self._source}: the pickle refers to {module}.{name}, which this numpy/pandas "
-                    "does not have (file from an unsupported version, or not a dataset pickle)"
-                ) from exc
-            if isinstance(obj, type) or is_helper:
-                return obj
-        elif is_helper:
-            return super().find_class(module, name)
-        raise DataError(
-            f"{self._source}: refusing to unpickle {module}.{name}; a dataset pickle only needs "
-            "numpy and pandas types (the file is not a dataset pickle, or it was tampered with)"
-        )
+        if (module, name) not in ALLOWED_GLOBALS:
+            raise DataError(
+                f"{self._source}: refusing to unpickle {module}.{name}; a dataset pickle may only name numpy "
+                "arrays and dtypes and pandas frames (the file is not a dataset pickle, or it was tampered "
+                "with; see docs/security.md)"
+            )
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        try:
+            return getattr(_import(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise DataError(
+                f"{self._source}: the pickle refers to {module}.{name}, which this numpy/pandas "
+                "does not have (file from an unsupported version, or not a dataset pickle)"
+            ) from exc
+
+    def persistent_load(self, pid):
+        raise DataError(f"{self._source}: refusing a pickle with persistent ids (not a dataset pickle)")
 
 
 def load_pickle(data: bytes, source: Path):
     """Unpickle ``data`` (read from ``source``) with the restricted, legacy-aware unpickler.
 
-    Warning: unpickling can run code from the file even with the restrictions; load only files
-    from a source you trust.
+    Only :data:`ALLOWED_GLOBALS` resolve, so a file can rebuild numpy arrays and pandas frames but
+    cannot name a function that opens files, starts processes or imports modules.
 
     Args:
         data: the pickle bytes (already decompressed).

@@ -15,13 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build each matching model (with the given overrides) and print name, trainable parameters, summary."""
+    from hqnn.exceptions import ConfigError
     from hqnn.models import create_model, get_model_entry, list_models
 
     overrides = {k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans)) if v is not None}
+    for key, value in overrides.items():
+        if value < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer; got {value}")
     names = list_models(args.pattern)
     if not names:
-        print(f"no model matches {args.pattern!r}")
-        return 1
+        raise ConfigError(f"no model matches {args.pattern!r}; the models are: {', '.join(list_models())}")
     width = max(len(n) for n in names)
     print(f"{'model':<{width}}  {'params':>12}  summary")
     for name in names:

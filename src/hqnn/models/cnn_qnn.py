@@ -12,7 +12,8 @@ from torch import nn
 
 from hqnn.exceptions import ConfigError, ShapeError
 from hqnn.layers import init_like_keras
-from hqnn.models._quantum import circuit_layer
+from hqnn.models._quantum import AngleEncoder, circuit_layer
+from hqnn.templates.recipes import readout_width
 from hqnn.models._registry import register_variants
 
 __all__ = ["RezkCNN"]
@@ -44,6 +45,11 @@ class RezkCNN(nn.Module):
         img_size: input height and width (an int for square images), at least 10.
         n_qubits: width of the quantum bottleneck, or None for the plain CNN.
         circuit: ``"rezk_qnn"`` or None (classical twin / plain CNN).
+        n_layers: re-uploading layers of the circuit (1: the blog's).
+        readout: ``"z"`` (the blog's), ``"z+zz"`` or ``"z+zz_neighbours"`` (see
+            :func:`~hqnn.templates.recipes.add_readout`); the twin gets the same output width.
+        encoding: how ``Linear(128, n_qubits)`` becomes angles: ``"none"`` (the blog's) or
+            ``"bn_sigmoid"`` (see :class:`~hqnn.models._quantum.AngleEncoder`); the twin gets the same.
 
     Raises:
         ConfigError: if ``img_size`` is too small, or a circuit is named without ``n_qubits``.
@@ -60,6 +66,9 @@ class RezkCNN(nn.Module):
         img_size: int | tuple[int, int] = 32,
         n_qubits: int | None = 4,
         circuit: str | None = "rezk_qnn",
+        n_layers: int = 1,
+        readout: str = "z",
+        encoding: str = "none",
     ):
         super().__init__()
         height, width = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
@@ -75,10 +84,14 @@ class RezkCNN(nn.Module):
         if n_qubits is None:
             self.head = nn.Linear(128, num_classes)
         else:
+            n_out = readout_width(n_qubits, readout)
+            recipe = dict(n_qubits=n_qubits, n_layers=n_layers, readout=readout)
+            encoder = [AngleEncoder(encoding, n_qubits, scale=1.0)] if encoding != "none" else []  # rezk_qnn: pi x
             self.head = nn.Sequential(
                 nn.Linear(128, n_qubits),
-                circuit_layer(circuit, n_qubits, n_qubits, n_qubits=n_qubits),
-                nn.Linear(n_qubits, num_classes),
+                *encoder,
+                circuit_layer(circuit, n_qubits, n_out, **recipe),
+                nn.Linear(n_out, num_classes),
             )
         init_like_keras(self)
 
@@ -112,6 +125,21 @@ register_variants(
             circuit=None,
             param_count=_TRUNK_PARAMS + 516 + 20 + 50,
             summary="classical twin of cnn_qnn: Linear(4,4)+tanh for the circuit",
+        ),
+        "cnn_qnn_plus": dict(
+            n_layers=2,
+            readout="z+zz",
+            encoding="bn_sigmoid",
+            param_count=_TRUNK_PARAMS + 516 + 8 + 16 + 110,
+            summary="recommended cnn_qnn: BN+sigmoid angles in (0, pi), 2 re-upload layers, <Z>+<ZZ> readout",
+        ),
+        "cnn_qnn_plus_classical": dict(
+            circuit=None,
+            n_layers=2,
+            readout="z+zz",
+            encoding="bn_sigmoid",
+            param_count=_TRUNK_PARAMS + 516 + 8 + 50 + 110,
+            summary="classical twin of cnn_qnn_plus: Linear(4,10)+tanh for the circuit",
         ),
         "cnn_blog": dict(
             circuit=None, n_qubits=None, param_count=_TRUNK_PARAMS + 1_290, summary="Rezk blog's plain CNN"

@@ -7,13 +7,16 @@ the classical network, ``Yfyangd/CVPR2022`` README figures for the hybrid (the p
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from hqnn.exceptions import ConfigError
 from hqnn.layers import SPABlock, init_like_keras, keras_batch_norm
-from hqnn.models._quantum import circuit_layer
+from hqnn.models._quantum import AngleEncoder, circuit_layer
+from hqnn.templates.recipes import readout_width
 from hqnn.models._registry import register_variants
 
 __all__ = ["HCQDL", "SPANet", "SPANetTrunk", "SPANET_BLOCKS"]
@@ -159,6 +162,11 @@ class HCQDL(nn.Module):
         circuit: ``"hcqdl_crx_ring"``, ``"hcqdl_figure2"`` or None (classical twin).
         n_qubits: circuit width (4).
         hidden: width of the FC classifier's hidden layer.
+        n_layers: re-uploading layers of ``hcqdl_crx_ring`` (1: the figure's).
+        readout: ``"z"`` (the figure's), ``"z+zz"`` or ``"z+zz_neighbours"``
+            (:func:`~hqnn.templates.recipes.add_readout`); the twin gets the same output width.
+        encoding: ``"tanh"`` (the figure's) or ``"bn_sigmoid"`` (angles in (0, pi), see
+            :class:`~hqnn.models._quantum.AngleEncoder`); the twin gets the same.
 
     Example:
         >>> HCQDL(num_classes=3, circuit=None)(torch.zeros(2, 3, 32, 32)).shape
@@ -174,14 +182,22 @@ class HCQDL(nn.Module):
         circuit: str | None = "hcqdl_crx_ring",
         n_qubits: int = 4,
         hidden: int = 16,
+        n_layers: int = 1,
+        readout: str = "z",
+        encoding: str = "tanh",
     ):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
         self.trunk = SPANetTrunk(in_chans, attention, attention_pattern)
         self.pre_quantum = nn.Linear(TRUNK_CHS, n_qubits)
-        self.quantum = circuit_layer(circuit, n_qubits, n_qubits, n_qubits=n_qubits)
+        self.encoder = AngleEncoder(encoding, n_qubits, scale=math.pi)  # the recipes read raw angles
+        n_out = readout_width(n_qubits, readout)
+        recipe = {"n_qubits": n_qubits}
+        if (n_layers, readout) != (1, "z"):  # only hcqdl_crx_ring takes these
+            recipe |= {"n_layers": n_layers, "readout": readout}
+        self.quantum = circuit_layer(circuit, n_qubits, n_out, **recipe)
         self.classifier = nn.Sequential(
-            nn.Linear(n_qubits, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+            nn.Linear(n_out, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
         )
         init_like_keras(self)
 
@@ -190,7 +206,7 @@ class HCQDL(nn.Module):
 
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
         pooled = F.adaptive_avg_pool2d(feats, 1).flatten(1)  # (B, 960)
-        angles = torch.tanh(self.pre_quantum(pooled))  # (B, n_qubits)
+        angles = self.encoder(self.pre_quantum(pooled))  # (B, n_qubits)
         return self.classifier(self.quantum(angles))  # (B, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -234,6 +250,15 @@ register_variants(
         ),
         "hcqdl_figure2": dict(
             circuit="hcqdl_figure2", param_count=2_841_074, summary="HCQDL hybrid, RX/RY/RZ + CNOT-ladder PQC (fig. 2)"
+        ),
+        "hcqdl_plus": dict(
+            attention=None, n_qubits=8, n_layers=2, readout="z+zz", encoding="bn_sigmoid", hidden=64,
+            param_count=1_339_690,
+            summary="recommended HCQDL: no attention, BN+sigmoid angles in (0, pi), 8-qubit 2-layer CRX ring, <Z>+<ZZ>",
+        ),
+        "hcqdl_plus_classical": dict(
+            attention=None, n_qubits=8, n_layers=2, readout="z+zz", encoding="bn_sigmoid", hidden=64,
+            circuit=None, param_count=1_339_998, summary="classical twin of hcqdl_plus: Linear(8,36)+tanh for the circuit",
         ),
         "hcqdl_classical": dict(
             circuit=None, param_count=2_841_082, summary="classical twin of hcqdl: Linear(4,4)+tanh for the circuit"

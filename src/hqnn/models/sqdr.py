@@ -15,6 +15,7 @@ from torch import nn
 from hqnn.exceptions import ConfigError
 from hqnn.layers import IFNeuron, TimeDistributed, WeightedPhaseEncoder
 from hqnn.models._quantum import circuit_layer
+from hqnn.templates.recipes import readout_width
 from hqnn.models._registry import register_variants
 
 __all__ = ["SQDRCNN", "SpikingConvEncoder"]
@@ -34,11 +35,14 @@ class SpikingConvEncoder(nn.Module):
     Args:
         in_chans: C.
         out_features: outputs per time step.
+        last_norm: a BatchNorm over the last Linear's outputs (statistics over T*B) before the last
+            IF neuron, so that each output neuron's input is spread around the threshold instead of
+            never (or always) firing. Not published; ``2 out_features`` more parameters.
 
     Shapes: ``(T, B, C, H, W) -> (T, B, out_features)`` spikes; ``H, W >= 8``.
     """
 
-    def __init__(self, in_chans: int, out_features: int):
+    def __init__(self, in_chans: int, out_features: int, last_norm: bool = False):
         super().__init__()
         stages = []
         chs = in_chans
@@ -54,10 +58,10 @@ class SpikingConvEncoder(nn.Module):
                 TimeDistributed(nn.MaxPool2d(2, 2)),
             ]
             chs *= 2
-        stages += [
-            TimeDistributed(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chs, out_features))),
-            IFNeuron(),
-        ]
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chs, out_features)]
+        if last_norm:
+            head.append(nn.BatchNorm1d(out_features, momentum=BN_MOMENTUM))
+        stages += [TimeDistributed(nn.Sequential(*head)), IFNeuron()]
         self.layers = nn.Sequential(*stages)
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
@@ -96,6 +100,11 @@ class SQDRCNN(nn.Module):
             or ``"uniform"`` U(0, 2 pi).
         final_relu: apply the published ReLU to the logits.
         circuit: ``"sqdr_reupload"`` or None (classical twin).
+        readout: ``"z"`` (published), ``"z+zz"`` or ``"z+zz_neighbours"``
+            (:func:`~hqnn.templates.recipes.add_readout`); the twin gets the same output width.
+        input_scale: the firing rates (in [0, 1]) are multiplied by this before they become Rot
+            angles (published: 1, i.e. angles in [0, 1] rad; π uses the half turn).
+        last_norm: see :class:`SpikingConvEncoder` (not published).
 
     Raises:
         ConfigError: for an unknown ``weight_init``, or ``noise`` with the ring entangler or the twin.
@@ -118,6 +127,9 @@ class SQDRCNN(nn.Module):
         weight_init: str = "normal",
         final_relu: bool = True,
         circuit: str | None = "sqdr_reupload",
+        readout: str = "z",
+        input_scale: float = 1.0,
+        last_norm: bool = False,
     ):
         super().__init__()
         if weight_init not in WEIGHT_INITS:
@@ -125,26 +137,30 @@ class SQDRCNN(nn.Module):
         self.num_classes, self.in_chans = num_classes, in_chans
         self.final_relu = final_relu
         self.encoder = WeightedPhaseEncoder(time_steps)
-        self.snn = SpikingConvEncoder(in_chans, 3 * n_wires)
+        self.input_scale = input_scale
+        self.snn = SpikingConvEncoder(in_chans, 3 * n_wires, last_norm)
         if noise and (circuit != "sqdr_reupload" or entangler != "chain"):
             raise ConfigError(
                 "noise=True runs the published noisy sqdr_reupload circuit (CZ chain); "
                 f"got circuit={circuit!r}, entangler={entangler!r}"
             )
         recipe = dict(n_qubits=n_wires, n_blocks=n_blocks)
+        if readout != "z":
+            recipe["readout"] = readout
+        n_out = readout_width(n_wires, readout)
         if noise:
             circuit, recipe["damping_index"] = "sqdr_reupload_noisy", damping_index
         else:
             recipe["entangler"] = entangler
-        self.quantum = circuit_layer(circuit, 3 * n_wires, n_wires, init=WEIGHT_INITS[weight_init], **recipe)
-        self.classifier = nn.Linear(n_wires, num_classes)
+        self.quantum = circuit_layer(circuit, 3 * n_wires, n_out, init=WEIGHT_INITS[weight_init], **recipe)
+        self.classifier = nn.Linear(n_out, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         spikes = self.encoder(x * (255 / 256))  # (T, B, C, H, W)
         return self.snn(spikes).mean(0)  # (B, 3 n_wires) firing rates
 
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(self.quantum(feats))  # (B, classes)
+        logits = self.classifier(self.quantum(self.input_scale * feats))  # (B, classes)
         return torch.relu(logits) if self.final_relu else logits
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -164,6 +180,24 @@ register_variants(
             param_count=803,
             input_size=(1, 28, 28),
             summary="sqdr_cnn with the published noise (bit flip, depolarising, data-dependent damping)",
+        ),
+        "sqdr_cnn_plus": dict(
+            final_relu=False, input_scale=math.pi, last_norm=True,
+            param_count=857,
+            input_size=(1, 28, 28),
+            summary="recommended SQDR-CNN: BN before the last IF neuron, rates x pi as angles, no ReLU on the logits",
+        ),
+        "sqdr_cnn_plus_noisy": dict(
+            noise=True, final_relu=False, input_scale=math.pi, last_norm=True,
+            param_count=857,
+            input_size=(1, 28, 28),
+            summary="sqdr_cnn_plus with the published noise (bit flip, depolarising, data-dependent damping)",
+        ),
+        "sqdr_cnn_plus_classical": dict(
+            circuit=None, final_relu=False, input_scale=math.pi, last_norm=True,
+            param_count=1_055,
+            input_size=(1, 28, 28),
+            summary="classical twin of sqdr_cnn_plus: Linear(27,9)+tanh for the circuit",
         ),
         "sqdr_cnn_classical": dict(
             circuit=None,

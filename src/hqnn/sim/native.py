@@ -9,8 +9,12 @@ saved state per sample whatever the depth, and the angles' gradients come out di
 
 The kernel is compiled with the system C compiler on first use and cached under
 ``$HQNN_CACHE_DIR`` (default ``~/.cache/hqnn``), keyed by the source, the flags, the compiler and
-the CPU. When no compiler is available the build fails with a warning once and every circuit runs
-on the PyTorch engine (:mod:`hqnn.sim.engine`) instead; ``HQNN_NATIVE=0`` turns the kernel off.
+the CPU. The cache folder is created with mode 0700; a folder or library owned by another user or
+writable by group or others is refused (the kernel is then built in a private folder), and a cached
+library is loaded only when its SHA-256 equals the one recorded when it was built (see
+docs/security.md). When no compiler is available the build fails with a warning once and every
+circuit runs on the PyTorch engine (:mod:`hqnn.sim.engine`) instead; ``HQNN_NATIVE=0`` turns the
+kernel off.
 Set ``HQNN_CC`` to choose the compiler (default ``cc``).
 
 Global phases are kept exactly (the decompositions are those of :mod:`hqnn.sim.prims`), but only
@@ -19,10 +23,14 @@ measurements are computed here: circuits returning the state run on the engine.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
+import logging
 import os
 import platform
+import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -53,6 +61,8 @@ _OP_WIDTH, _NCOEF = 8, 26
 _ZERO2 = np.zeros((2, 2), dtype=complex)
 _REAL, _DIAG = 1, 2  # flags of a lowered single-qubit matrix
 _STATE: dict = {}  # real dtype -> loaded library, or the reason it is not available
+
+log = logging.getLogger(__name__)
 
 
 # -- lowering -----------------------------------------------------------------------------------------
@@ -214,17 +224,85 @@ def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
 
 # -- build and load -----------------------------------------------------------------------------------
 
-def _cache_dir() -> Path:
-    """``$HQNN_CACHE_DIR/kernels`` (default ``~/.cache/hqnn/kernels``), or a folder under the system
-    temporary directory when that cannot be created (a read-only home)."""
-    path = Path(os.environ.get("HQNN_CACHE_DIR") or Path.home() / ".cache" / "hqnn") / "kernels"
+def _current_uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def _unsafe(st: os.stat_result, what: str, path: Path) -> str | None:
+    """Why a cache entry must not be trusted (owned by another user, or writable by group or others), else None."""
+    uid = _current_uid()
+    if uid is not None and st.st_uid != uid:
+        return f"{what} {path} is owned by uid {st.st_uid}, not by this user (uid {uid})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{what} {path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def _secure_dir(path: Path) -> str | None:
+    """Create ``path`` (mode 0700) if needed; the reason it cannot hold kernels, or None when it can."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    except OSError:
-        fallback = Path(tempfile.gettempdir()) / f"hqnn-kernels-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-        fallback.mkdir(parents=True, exist_ok=True)
-        return fallback
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
+        st = os.stat(path)
+    except OSError as err:
+        return f"cannot create {path}: {err}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a directory"
+    return _unsafe(st, "the kernel cache directory", path)
+
+
+def _private_temp_dir() -> Path:
+    """A fresh 0700 folder for this process only (removed at exit)."""
+    path = Path(tempfile.mkdtemp(prefix="hqnn-kernels-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _cache_dir() -> Path:
+    """Where kernels are built and loaded from: ``$HQNN_CACHE_DIR/kernels`` (default
+    ``~/.cache/hqnn/kernels``), else ``<tmp>/hqnn-kernels-<uid>``, else a fresh private folder.
+
+    A folder is used only when it is (or is created as) a directory owned by this user and not
+    writable by group or others: on a shared machine another user must not be able to place the
+    library that this process loads."""
+    preferred = Path(os.environ.get("HQNN_CACHE_DIR") or Path.home() / ".cache" / "hqnn") / "kernels"
+    uid = _current_uid()
+    for path in (preferred, Path(tempfile.gettempdir()) / f"hqnn-kernels-{uid if uid is not None else 'user'}"):
+        reason = _secure_dir(path)
+        if reason is None:
+            return path
+        log.warning("hqnn: not using %s for the native kernel: %s", path, reason)
+    return _private_temp_dir()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _record(path: Path) -> Path:
+    """The file holding the SHA-256 of ``path`` written when it was built."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _verify(path: Path) -> str | None:
+    """Why the cached library ``path`` must not be loaded (foreign, writable by others, no hash record
+    or a different hash), or None when it is the library this user built."""
+    try:
+        for file, what in ((path, "the kernel library"), (_record(path), "the kernel hash record")):
+            st = os.lstat(file)
+            if not stat.S_ISREG(st.st_mode):
+                return f"{file} is not a regular file"
+            reason = _unsafe(st, what, file)
+            if reason:
+                return reason
+        recorded = _record(path).read_text().strip()
+        actual = _sha256(path)
+    except FileNotFoundError as err:
+        return f"{err.filename} is missing"
+    except OSError as err:
+        return f"cannot read {path}: {err}"
+    if recorded != actual:
+        return f"{path} does not match the SHA-256 recorded when it was built"
+    return None
 
 
 def _cpu_signature() -> str:
@@ -236,13 +314,19 @@ def _cpu_signature() -> str:
 
 
 def _compile(cc: str, flags: list[str], libs: list[str], path: Path) -> None:
-    """Compile the kernel into ``path`` atomically (concurrent builds never see a partial file)."""
+    """Compile the kernel into ``path`` atomically (concurrent builds never see a partial file), mode
+    0700, and record its SHA-256 beside it."""
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
     os.close(fd)
     try:
         done = subprocess.run([cc, *flags, str(_SOURCE), "-o", tmp, *libs, "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{cc} failed: {done.stderr.strip()[-500:]}")
+        os.chmod(tmp, 0o700)
+        fd, tmp_record = tempfile.mkstemp(suffix=".sha256", dir=path.parent)  # created 0600
+        with os.fdopen(fd, "w") as handle:
+            handle.write(_sha256(Path(tmp)) + "\n")
+        os.replace(tmp_record, _record(path))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -250,21 +334,30 @@ def _compile(cc: str, flags: list[str], libs: list[str], path: Path) -> None:
 
 
 def _build(variant: str) -> Path:
-    """The shared library for ``variant`` ("single" or "double"), compiled on first use. Tries with
-    glibc's vector math library (libmvec) first, then without it."""
+    """The verified shared library for ``variant`` ("single" or "double"), compiled on first use. A
+    cached library that fails :func:`_verify` is removed and rebuilt. Tries with glibc's vector math
+    library (libmvec) first, then without it."""
     cc = os.environ.get("HQNN_CC", "cc")
     base = [*_FLAGS, *(["-DSINGLE"] if variant == "single" else [])]
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True).stdout
     key = hashlib.sha256("\0".join([_SOURCE.read_text(), *base, version, _cpu_signature()]).encode()).hexdigest()[:16]
     path = _cache_dir() / f"hqnn_native_{variant}_{key}.so"
-    if not path.exists():
-        try:
-            _compile(cc, [*base, "-fno-math-errno"], ["-lmvec"], path)
-        except RuntimeError:
-            _compile(cc, [*base, "-DNO_SIMD_MATH"], [], path)
-        for old in path.parent.glob(f"hqnn_native_{variant}_*.so"):  # builds of older sources
-            if old != path:
-                old.unlink(missing_ok=True)
+    if os.path.lexists(path):
+        reason = _verify(path)
+        if reason is None:
+            return path
+        log.warning("hqnn: rebuilding the native kernel: %s", reason)
+        path.unlink(missing_ok=True)
+    try:
+        _compile(cc, [*base, "-fno-math-errno"], ["-lmvec"], path)
+    except RuntimeError:
+        _compile(cc, [*base, "-DNO_SIMD_MATH"], [], path)
+    for old in path.parent.glob(f"hqnn_native_{variant}_*.so*"):  # builds of older sources, and their records
+        if old not in (path, _record(path)):
+            old.unlink(missing_ok=True)
+    reason = _verify(path)
+    if reason is not None:
+        raise RuntimeError(f"the freshly built kernel failed verification: {reason}")
     return path
 
 

@@ -5,19 +5,21 @@ from __future__ import annotations
 from hqnn.exceptions import ConfigError
 from hqnn.sim.circuit import Circuit
 from hqnn.templates.entanglers import Entangler
+from hqnn.templates.recipes import add_readout
 from hqnn.templates.reuploading import DataReuploading
 
 __all__ = ["sqdr_reupload_noisy"]
 
 
 def sqdr_reupload_noisy(n_qubits: int = 9, n_blocks: int = 2, p_bitflip: float = 0.02, p_depol: float = 0.03,
-                        damping_index: int | str = 0) -> Circuit:
+                        damping_index: int | str = 0, readout: str = "z") -> Circuit:
     """SQDR-CNN's noisy data re-uploading PQC as published (PennyLane ``default.mixed`` code).
 
     Per block b and wire i: Rot(x[3i], x[3i+1], x[3i+2]), Rot(W[b, i]), BitFlip(p_bitflip),
     DepolarizingChannel(p_depol), AmplitudeDamping(sigmoid(x[3i + r])). After every block but the
     last: a CZ chain, then BitFlip and Depolarizing on the last wire only (the source's leftover loop
-    variable, kept on purpose). Measures ⟨Z_i⟩ on every wire.
+    variable, kept on purpose). Measures ⟨Z_i⟩ on every wire (``readout`` as in
+    :func:`~hqnn.templates.recipes.add_readout`; the published circuit: ``"z"``).
 
     Args:
         n_qubits, n_blocks: register size and number of re-uploading blocks (inputs: 3·n_qubits).
@@ -52,4 +54,4 @@ def sqdr_reupload_noisy(n_qubits: int = 9, n_blocks: int = 2, p_bitflip: float =
             c.add(Entangler("chain", "CZ"))
             c.bit_flip(p_bitflip, last)
             c.depolarizing(p_depol, last)
-    return c.expval_z()
+    return add_readout(c, readout)

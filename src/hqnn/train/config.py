@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,8 @@ def _choice(section: str, name: str, value: Any, choices: Sequence[str]) -> None
 
 
 def _at_least(section: str, name: str, value: float | None, low: float, inclusive: bool = True) -> None:
+    if value is not None and not math.isfinite(value):
+        raise ConfigError(f"{section}.{name} must be a finite number; got {value}")
     if value is not None and (value < low if inclusive else value <= low):
         raise ConfigError(f"{section}.{name} must be {'>=' if inclusive else '>'} {low}; got {value}")
 
@@ -82,6 +85,7 @@ class DataConfig:
     test_fraction: float = 0.2  # share held out as the test set when the dataset has no test split
     limit: int | None = None  # keep at most this many items of each split (quick runs, tests)
     class_weights: bool = False  # weight the loss by inverse class frequency of the training split
+    class_weight_power: float = 1.0  # class weights ∝ count ** -power (1: inverse frequency; 0.5: inverse sqrt)
     wafer_encoding: str = "scalar"  # wm811k: scalar (1 channel) | onehot (3 channels)
     quantum_channels: bool = False  # append the CIFAR-100 recipe's fixed edge/texture maps (spec 4.4)
 
@@ -111,6 +115,7 @@ class OptimConfig:
         _choice("optim", "name", self.name, OPTIMIZERS)
         _at_least("optim", "lr", self.lr, 0.0, inclusive=False)
         _at_least("optim", "weight_decay", self.weight_decay, 0.0)
+        _at_least("optim", "momentum", self.momentum, 0.0)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         _choice("schedule", "name", self.name, SCHEDULES)
+        _at_least("schedule", "max_lr", self.max_lr, 0.0, inclusive=False)
+        _at_least("schedule", "min_lr", self.min_lr, 0.0)
         if not 0.0 < self.pct_start < 1.0:
             raise ConfigError(f"schedule.pct_start must lie in (0, 1); got {self.pct_start}")
 
@@ -142,6 +149,9 @@ class TrainConfig:
     device: str = "cpu"  # cpu | cuda | auto
     threads: int | None = None  # torch CPU threads (1 avoids oversubscription on a busy machine); None: torch's default
     deterministic: bool = True  # torch.use_deterministic_algorithms (warn-only) during training
+    diagnostics: bool = True  # circuit health (angles, saturation, gradient norms) per epoch for models with a QuantumLayer
+    compile: bool = False  # torch.compile the model (eager fallback when compiling fails); pays back on long runs
+    channels_last: bool = False  # NHWC memory format for the model's 4-D tensors (faster convs on CPU)
 
     def __post_init__(self) -> None:
         _at_least("train", "epochs", self.epochs, 1)
@@ -168,7 +178,8 @@ class RunConfig:
     out_dir: str = "runs"  # parent of run directories (and of the shared splits/ folder)
     seed: int = 0  # seeds python, numpy, torch and the DataLoader generator
     resume: bool = False  # continue from the run directory's last checkpoint
-    progress: bool = True  # tqdm progress bars on stderr
+    progress: bool = True  # tqdm progress bars on stderr when it is a terminal (else one log line per epoch)
+    tensorboard: bool = True  # TensorBoard event files in <model dir>/tensorboard/ when tensorboard is installed
 
 
 SECTIONS: dict[str, type] = {
@@ -259,13 +270,20 @@ def _coerce(key: str, value: Any, annotation: Any, from_text: bool) -> Any:
     raise ConfigError(f"{key} must be {'an' if type_name[0] in 'aeiou' else 'a'} {type_name}; got {value!r}")
 
 
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML parser error on one line: the problem and where it is."""
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
 def _parse_yaml_value(text: str) -> Any:
     import yaml
 
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"cannot parse {text!r} as a YAML value: {exc}") from exc
+        raise ConfigError(f"cannot parse {text!r} as a YAML value: {_yaml_problem(exc)}") from exc
 
 
 def _build_section(section: str, values: Mapping[str, Any], from_text: bool = False) -> Any:
@@ -346,7 +364,14 @@ def apply_overrides(config: ExperimentConfig, overrides: Sequence[str]) -> Exper
         if not sep or not key.strip():
             raise ConfigError(f"overrides must look like key=value (e.g. train.epochs=3); got {item!r}")
         parts = _resolve_key(key.strip())
-        if parts[0] in _TOP_LEVEL and len(parts) == 1:
+        if parts == ["preset"]:
+            raise ConfigError(
+                f"'preset' is not an override (it names the preset a config came from); got {item!r}: "
+                f"give the preset as the first argument instead, e.g. hqnn train {text or 'PRESET'}"
+            )
+        if parts[0] in _TOP_LEVEL:
+            if len(parts) > 1:
+                raise _unknown_key(".".join(parts))
             values[parts[0]] = text
             continue
         section, name, *sub = parts
@@ -373,8 +398,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         values = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not a YAML text file (not UTF-8: {exc.reason} at byte {exc.start})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(values, Mapping):
         raise ConfigError(f"{path} must hold a mapping of config sections; got {type(values).__name__}")
     return dict(values)

@@ -34,7 +34,7 @@ from hqnn.data import (
 from hqnn.exceptions import ConfigError
 from hqnn.train.config import DataConfig
 
-__all__ = ["DataBundle", "build_data", "make_loader", "QUANTUM_CHANNEL_MAPS"]
+__all__ = ["DataBundle", "build_data", "build_transforms", "load_split", "make_loader", "QUANTUM_CHANNEL_MAPS"]
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,12 @@ def make_loader(
     return torch.utils.data.DataLoader(_BatchView(dataset), sampler=batches, batch_size=None, num_workers=0)
 
 
-def _load_split(config: DataConfig, split: str) -> ImageDataset:
+def load_split(config: DataConfig, split: str) -> ImageDataset:
+    """One split of ``config``'s dataset as images (wafer maps drawn at ``image_size`` with ``wafer_encoding``).
+
+    Raises:
+        DataError: unknown dataset or split, missing or bad files.
+    """
     if config.name == "wm811k":
         wafers = load_dataset("wm811k", config.path, split)
         return wafers.to_images(config.image_size or 32, config.wafer_encoding)
@@ -121,7 +126,8 @@ def _limit(dataset: ImageDataset, limit: int | None) -> ImageDataset:
     return dataset if limit is None or len(dataset) <= limit else dataset.subset(range(limit))
 
 
-def _transforms(config: DataConfig, image_size: int) -> tuple[ImagePipeline, ImagePipeline]:
+def build_transforms(config: DataConfig, image_size: int) -> tuple[ImagePipeline, ImagePipeline]:
+    """The (train, eval) pipelines of ``config``: ``augment`` and ``normalize`` at ``image_size``."""
     if config.augment == "recipe":
         return train_pipeline(image_size, config.normalize), eval_pipeline(image_size, config.normalize)
     import kornia.augmentation as K
@@ -153,9 +159,9 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
     """
     out_dir = Path(out_dir)
     split_dir = out_dir / "splits"
-    full = _load_split(config, config.train_split or dataset_info(config.name).splits[0])
+    full = load_split(config, config.train_split or dataset_info(config.name).splits[0])
     if config.test_split is not None:
-        trainval, test = full, _load_split(config, config.test_split)
+        trainval, test = full, load_split(config, config.test_split)
     else:
         path = _split_file(split_dir, config, "test", config.test_fraction, "stratified")
         trainval, test = _split(
@@ -169,7 +175,7 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
     image_size = config.image_size or train.image_shape[-1]
     weights = None
     if config.class_weights:
-        weights = torch.as_tensor(class_weights(train.labels.numpy(), train.n_classes), dtype=torch.float32)
+        weights = torch.as_tensor(class_weights(train.labels.numpy(), train.n_classes, config.class_weight_power), dtype=torch.float32)
     extras = None
     if config.quantum_channels:
         if train.image_shape[0] != 3:
@@ -186,7 +192,7 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
             )  # (N, 2, n_qubits)
             for split, d in (("train", train), ("val", val), ("test", test))
         }
-    train_transform, eval_transform = _transforms(config, image_size)
+    train_transform, eval_transform = build_transforms(config, image_size)
     log.info("data %s: %d train, %d val, %d test items, %d classes", config.name, len(train), len(val), len(test), train.n_classes)
     return DataBundle(
         train, val, test, train.n_classes, train.image_shape[0] + (2 if extras else 0),

@@ -1,0 +1,107 @@
+"""Training-speed options of the trainer: channels-last memory format and ``torch.compile``.
+
+:func:`prepare_model` is called once when a trainer is built. It returns the module the trainer
+calls (the *network*), which shares its parameters with the model; state dicts are always taken
+from the model itself, so checkpoints do not depend on these options. Neither option changes the
+maths: convolutions in NHWC and compiled kernels agree with the eager NCHW model within float
+tolerance (``tests/train/test_speed.py``).
+
+* ``train.channels_last``: the model's 4-D parameters and buffers, and every 4-D input, in NHWC.
+  On CPU oneDNN's convolutions run on NHWC without reordering; HCQDL's ghost and depthwise convs
+  take about half the time (``hqnn bench train``).
+* ``train.compile``: ``torch.compile`` (inductor). The first call compiles (tens of seconds to
+  minutes on 2 cores, once per input shape); when compiling fails, for instance without a C
+  compiler, the network logs a warning and runs eagerly from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["ChannelsLast", "CompiledModule", "prepare_model"]
+
+log = logging.getLogger(__name__)
+
+
+class ChannelsLast(nn.Module):
+    """Calls ``model`` with 4-D inputs in channels-last (NHWC) memory format; other inputs as given.
+
+    The model's own parameters are converted by :func:`prepare_model`; this wrapper only holds it.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+
+class CompiledModule(nn.Module):
+    """``torch.compile(model)`` that falls back to ``model`` itself when compiling fails.
+
+    Compilation happens at the first call (and again for a new input shape); an exception raised
+    by the compiler there is logged once and the eager model is used from then on.
+    """
+
+    def __init__(self, model: nn.Module, **compile_options: Any):
+        super().__init__()
+        self.model = model
+        # kept outside the module tree: the compiled wrapper would otherwise be a second child
+        # holding the same parameters (and a second copy of every state-dict key)
+        object.__setattr__(self, "_compiled", torch.compile(model, **compile_options))
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls still go through the compiled graph (False after a fallback)."""
+        return self._compiled is not None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._compiled is not None:
+            try:
+                return self._compiled(x)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: run eagerly instead
+                if not _is_compile_failure(exc):
+                    raise
+                log.warning("torch.compile failed (%s: %s); running the model eagerly",
+                            type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                self._compiled = None
+        return self.model(x)
+
+
+def _is_compile_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from dynamo/inductor (not from the model's own checks, which must propagate)."""
+    module = type(exc).__module__ or ""
+    return module.startswith(("torch._dynamo", "torch._inductor")) or isinstance(exc, (ImportError, OSError))
+
+
+def prepare_model(model: nn.Module, train_config: Any) -> nn.Module:
+    """The module the trainer calls for ``train_config.channels_last`` and ``train_config.compile``.
+
+    Args:
+        model: the built model, already on its device; converted in place for channels-last.
+        train_config: a :class:`~hqnn.train.config.TrainConfig` (or anything with ``channels_last``
+            and ``compile`` attributes; missing ones count as False).
+
+    Returns:
+        ``model`` itself when both options are off, else a wrapper sharing its parameters.
+
+    Example:
+        >>> from hqnn.train.config import TrainConfig
+        >>> net = torch.nn.Conv2d(1, 2, 3)
+        >>> prepare_model(net, TrainConfig()) is net
+        True
+    """
+    network = model
+    if getattr(train_config, "channels_last", False):
+        model.to(memory_format=torch.channels_last)  # 4-D parameters and buffers; others unchanged
+        network = ChannelsLast(model)
+    if getattr(train_config, "compile", False):
+        network = CompiledModule(network)
+    return network
