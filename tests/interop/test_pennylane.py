@@ -115,10 +115,10 @@ SEEDS = [  # (qnode, weight_shapes, n_inputs, inputs, weights, expected <Z> from
 ]
 
 
-def _pair(qnode, shapes, n_inputs, weights=None):
+def _pair(qnode, shapes, n_inputs=None, weights=None):
     """(hqnn TorchLayer, PennyLane TorchLayer) in float64 with the same weights."""
     init = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in (weights or {}).items()} or None
-    ours = TorchLayer(qnode, shapes, init_method=init, n_inputs=n_inputs, method=METHOD).double()
+    ours = TorchLayer(qnode, shapes, init_method=init, method=METHOD).double()  # width from the first call
     theirs = qml.qnn.TorchLayer(qnode, shapes, init_method=init).double()
     theirs.load_state_dict(ours.state_dict())
     return ours, theirs
@@ -275,26 +275,34 @@ def test_pickle_and_torch_save_roundtrip():
     layer = TorchLayer(diana_qhead, {"weights": (2, 4, 3)})
     assert not any("QNode" in type(v).__name__ for v in vars(layer).values())
     x = torch.rand(5, 4)
+    layer(x)  # traced for width 4: the pickles keep that trace (the QNode's function does not pickle)
     clone = pickle.loads(pickle.dumps(layer))
     torch.testing.assert_close(clone(x), layer(x))
     buffer = io.BytesIO()
     torch.save(layer, buffer)
     buffer.seek(0)
     torch.testing.assert_close(torch.load(buffer, weights_only=False)(x), layer(x))
+    with pytest.raises(ValueError, match="width 3"):
+        clone(torch.rand(5, 3))
 
 
 @pytest.mark.parametrize("body, message", [
-    (lambda x, w: (qml.RX(qml.math.sin(x[0]), wires=0), qml.expval(qml.Z(0)))[-1], "non-linear"),
-    (lambda x, w: (qml.RX(np.sin(x[0]), wires=0), qml.expval(qml.Z(0)))[-1], "non-linear"),
-    (lambda x, w: (qml.RX(torch.cos(x[0]), wires=0), qml.expval(qml.Z(0)))[-1], "non-linear"),
-    (lambda x, w: (qml.RX(math.sin(x[0]), wires=0), qml.expval(qml.Z(0)))[-1], "non-linear"),
-    (lambda x, w: (qml.RX(x[0] * w[0], wires=0), qml.expval(qml.Z(0)))[-1], "non-linear"),
-    (lambda x, w: (qml.measure(0), qml.expval(qml.Z(1)))[-1], "mid-circuit"),
-    (lambda x, w: qml.expval(0.5 * qml.Z(0) + qml.X(1)), "Hamiltonians"),
-    (lambda x, w: qml.expval(qml.Hermitian(np.eye(2), wires=0)), "Hermitian"),
-    (lambda x, w: qml.var(qml.Z(0)), "measurement"),
+    # non-linear angles become derived features computed in torch: these must simply work
+    (lambda x, w: (qml.RX(qml.math.sin(x[0]), wires=0), qml.RY(w[1], 1), qml.expval(qml.Z(0)))[-1], None),
+    (lambda x, w: (qml.RX(torch.sigmoid(x[1] + w[0]), wires=0), qml.RY(w[1], 1), qml.expval(qml.Z(0)))[-1], None),
+    (lambda x, w: (qml.RX(torch.cos(x[0]), wires=0), qml.RY(w[1], 1), qml.expval(qml.Z(0)))[-1], None),
+    (lambda x, w: (qml.RX(x[0] * w[0], wires=0), qml.RY(x[1] ** 2 / w[1], 1),
+                   qml.expval(qml.Z(0) @ qml.Z(1)))[-1], None),
+    (lambda x, w: (qml.RX(x[0], 0), qml.RY(w[0], 1), qml.expval(0.5 * qml.Z(0) + qml.X(1) - 0.25))[-1], None),
+    (lambda x, w: (qml.RX(x[0], 0), qml.RY(w[0], 0),
+                   qml.expval(qml.Hermitian(np.array([[0.5, 0.2 - 0.1j], [0.2 + 0.1j, -1.0]]), wires=0)))[-1], None),
     (lambda x, w: (qml.RX(w[0] - x[1], 0), qml.QFT(wires=[0, 1]), qml.adjoint(qml.T(1)),
                    qml.expval(qml.Y(0)))[-1], None),
+    # a Python number is needed while tracing, or an operation hqnn lacks: refused, named
+    (lambda x, w: (qml.RX(math.sin(x[0]), wires=0), qml.expval(qml.Z(0)))[-1], "non-linear"),
+    (lambda x, w: (qml.measure(0), qml.expval(qml.Z(1)))[-1], "mid-circuit"),
+    (lambda x, w: qml.var(qml.Z(0)), "measurement"),
+    (lambda x, w: (qml.RX(x[0], 0), qml.expval(qml.Hermitian(qml.math.diag(w), wires=0)))[-1], "Hermitian"),
 ])
 def test_unsupported_features_are_named(body, message):
     @_qnode(2)
@@ -310,8 +318,10 @@ def test_unsupported_features_are_named(body, message):
 
 
 def test_trace_decomposes_templates_to_hqnn_gates():
-    circuit, single = trace_qnode(diana_qhead, {"weights": (2, 4, 3)})
-    assert not single and {op.name for op in circuit.ops} == {"RX", "Rot", "CNOT"}
+    trace = trace_qnode(diana_qhead, {"weights": (2, 4, 3)})
+    circuit = trace.circuit
+    assert not trace.single_expval and not trace.features and trace.readout is None
+    assert {op.name for op in circuit.ops} == {"RX", "Rot", "CNOT"}
     assert circuit.n_weights == 24 and circuit.n_inputs == 4
 
 

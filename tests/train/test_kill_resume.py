@@ -27,7 +27,7 @@ if not hasattr(signal, "SIGKILL"):  # pragma: no cover - Windows
     pytest.skip("needs SIGKILL", allow_module_level=True)
 
 OVERRIDES = [
-    "epochs=12", "data.limit=240", "data.image_size=12", "batch_size=16", "train.compare=false", "train.threads=1",
+    "model.name=cnn_qnn", "model.twin=cnn_qnn_classical", "epochs=12", "data.limit=240", "data.image_size=12", "batch_size=16", "train.compare=false", "train.threads=1",
     "run.progress=false", "run.tensorboard=false",
 ]
 TIMING_KEYS = ("seconds", "samples_per_s")  # measured, so they differ between runs

@@ -190,7 +190,9 @@ def _run_train(args: argparse.Namespace) -> int:
     from hqnn.bench.timing import machine_info, versions
     from hqnn.bench.train import run_train_bench, train_ratios, train_table
 
-    repeats, budget = (min(args.repeats, QUICK["repeats"]), QUICK["budget_s"]) if args.quick else (args.repeats, args.budget)
+    repeats, budget = args.repeats, args.budget
+    if args.quick:
+        repeats, budget = min(repeats, QUICK["repeats"]), QUICK["budget_s"]
     min_sample_s = max(budget / (2 * repeats), 0.05)  # both paths' samples share the budget
     machine = machine_info(args.device)
     out = run_train_bench(args.models, repeats, min_sample_s, args.device, log=print)

@@ -6,7 +6,8 @@ alternating sample by sample (so load from other work hits both alike):
 * ``hqnn``: a :class:`~hqnn.train.trainer.Trainer` built from the preset on synthetic data of the
   preset's shape, with the model's speed options (:data:`BENCH_MODELS`), stepping through what its
   training pass does per batch: the next batch from its loader, ``data.prepare`` (augment, resize,
-  normalise) and :meth:`~hqnn.train.trainer.Trainer.train_step`.
+  normalise) and :meth:`~hqnn.train.trainer.Trainer.train_step`, under the settings of its ``fit``
+  (``train.deterministic``).
 * ``eager``: the same model from ``create_model`` with the same arguments and optimiser, a plain
   forward / cross-entropy / backward / step loop on one pre-made contiguous batch: default memory
   format, no compilation, no data loading.
@@ -21,6 +22,7 @@ layer's output (backward starts) and input (backward ends), so that the timed st
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
@@ -102,13 +104,14 @@ class QuantumTimer:
 
     Forward: a pre-hook and a hook on each layer. Backward: from the gradient of the layer's output
     (its backward is next) to the gradient of its input (its backward is done); a layer whose input
-    needs no gradient counts its forward only.
+    needs no gradient counts its forward only. ``clock`` reads seconds (``time.perf_counter``).
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, clock: Callable[[], float] = time.perf_counter):
         from hqnn.qnn import QuantumLayer
 
         self.seconds = 0.0
+        self._clock = clock
         self._handles = []
         self._started: dict[int, float] = {}
         for layer in model.modules():
@@ -120,19 +123,19 @@ class QuantumTimer:
         x = args[0]
         if x.requires_grad:
             x.register_hook(lambda grad, key=id(module): self._stop(key))
-        self._started[id(module)] = time.perf_counter()
+        self._started[id(module)] = self._clock()
 
     def _after(self, module, args, out) -> None:
-        self.seconds += time.perf_counter() - self._started.pop(id(module))
+        self.seconds += self._clock() - self._started.pop(id(module))
         if out.requires_grad:
             out.register_hook(lambda grad, key=id(module): self._start(key))
 
     def _start(self, key: int) -> None:
-        self._started[key] = time.perf_counter()
+        self._started[key] = self._clock()
 
     def _stop(self, key: int) -> None:
         if key in self._started:
-            self.seconds += time.perf_counter() - self._started.pop(key)
+            self.seconds += self._clock() - self._started.pop(key)
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -154,7 +157,7 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
     from hqnn.models import create_model
     from hqnn.train.optim import build_optimizer
     from hqnn.train.presets import load_config
-    from hqnn.train.trainer import Trainer, model_arguments
+    from hqnn.train.trainer import Trainer, model_arguments, runtime_settings
 
     overrides = [f"model.name={entry.model}", "run.progress=false", f"train.device={device}", *entry.options]
     config = load_config(entry.preset, overrides)
@@ -196,17 +199,23 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
             float(loss.detach())
             return 0.0
 
-        started = time.perf_counter()
-        hqnn_step()  # compiles when train.compile is on
-        first_step_s = time.perf_counter() - started
+        def settings(path: str):  # the hqnn path runs under the trainer's fit() settings (deterministic kernels)
+            return runtime_settings(config.train.deterministic) if path == "hqnn" else contextlib.nullcontext()
+
+        with settings("hqnn"):
+            started = time.perf_counter()
+            hqnn_step()  # compiles when train.compile is on
+            first_step_s = time.perf_counter() - started
+            for _ in range(2):
+                hqnn_step()
         for _ in range(2):
-            hqnn_step()
             eager_step()
         samples: dict[str, list[tuple[float, float]]] = {"hqnn": [], "eager": []}
         for r in range(repeats):  # alternating, the order swapped every round
             order = (("hqnn", hqnn_step), ("eager", eager_step))
             for path, step in order if r % 2 == 0 else order[::-1]:
-                samples[path].append(_sample(step, min_sample_s))
+                with settings(path):
+                    samples[path].append(_sample(step, min_sample_s))
         timer = QuantumTimer(model)
         probes = []
         for _ in range(3):

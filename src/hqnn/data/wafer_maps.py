@@ -15,9 +15,10 @@ from torch import nn
 
 from hqnn.exceptions import ConfigError, ShapeError
 
-__all__ = ["resize_nearest", "wafer_maps_to_tensor", "RandomRot90Flip", "WAFER_ENCODINGS"]
+__all__ = ["resize_nearest", "resize_max", "wafer_maps_to_tensor", "RandomRot90Flip", "WAFER_ENCODINGS", "WAFER_RESIZES"]
 
 WAFER_ENCODINGS = ("scalar", "onehot")
+WAFER_RESIZES = ("nearest", "max")
 _N_VALUES = 3  # no die, pass, fail
 
 
@@ -39,7 +40,34 @@ def resize_nearest(wafer_map: np.ndarray, size: int) -> np.ndarray:
     return wafer_map[np.ix_(rows, cols)]
 
 
-def wafer_maps_to_tensor(maps: Sequence[np.ndarray], size: int = 32, encoding: str = "scalar") -> torch.Tensor:
+def resize_max(wafer_map: np.ndarray, size: int) -> np.ndarray:
+    """Resize a 2-D map of values 0 (no die) < 1 (pass) < 2 (fail) to ``size`` x ``size``, keeping
+    every failing die: an output pixel is the maximum over the input cells it covers.
+
+    Shrinking by nearest neighbour drops whole rows and columns, so a one-die-wide scratch on a
+    41x41 wafer (the median Scratch map of WM-811K) breaks into dots at 32x32; the maximum keeps it
+    connected. Output cell i covers input rows ``floor(i H / size)`` up to the next cell's first
+    row; where the input is smaller than ``size`` (no row to reduce) it takes row ``floor(i H / size)``.
+
+    Args:
+        wafer_map: (H, W) array.
+        size: output side length (>= 1).
+
+    Returns:
+        (size, size) array of the input's dtype.
+
+    Example:
+        >>> resize_max(np.array([[0, 2], [1, 1]]), 1).tolist()
+        [[2]]
+    """
+    rows = (np.arange(size) * wafer_map.shape[0]) // size
+    cols = (np.arange(size) * wafer_map.shape[1]) // size
+    return np.maximum.reduceat(np.maximum.reduceat(wafer_map, rows, axis=0), cols, axis=1)
+
+
+def wafer_maps_to_tensor(
+    maps: Sequence[np.ndarray], size: int = 32, encoding: str = "scalar", resize: str = "nearest"
+) -> torch.Tensor:
     """Stack wafer maps of any sizes into one float tensor of fixed size.
 
     Args:
@@ -47,6 +75,8 @@ def wafer_maps_to_tensor(maps: Sequence[np.ndarray], size: int = 32, encoding: s
         size: output side length.
         encoding: ``"scalar"``: one channel holding value / 2 (0, 0.5, 1); ``"onehot"``: three
             channels, channel k is 1 where the value is k.
+        resize: ``"nearest"`` (:func:`resize_nearest`) or ``"max"`` (:func:`resize_max`, keeps
+            thin failure patterns when shrinking).
 
     Returns:
         (N, 1, size, size) or (N, 3, size, size) float32 tensor.
@@ -56,9 +86,12 @@ def wafer_maps_to_tensor(maps: Sequence[np.ndarray], size: int = 32, encoding: s
     """
     if encoding not in WAFER_ENCODINGS:
         raise ConfigError(f"wafer map encoding must be one of {WAFER_ENCODINGS}; got {encoding!r}")
+    if resize not in WAFER_RESIZES:
+        raise ConfigError(f"wafer map resize must be one of {WAFER_RESIZES}; got {resize!r}")
     if size < 1:
         raise ConfigError(f"wafer map size must be >= 1; got {size}")
-    resized = torch.from_numpy(np.stack([resize_nearest(m, size) for m in maps]).astype(np.int64))  # (N, S, S)
+    resize_one = resize_max if resize == "max" else resize_nearest
+    resized = torch.from_numpy(np.stack([resize_one(m, size) for m in maps]).astype(np.int64))  # (N, S, S)
     if encoding == "scalar":
         return (resized.to(torch.float32) / 2.0).unsqueeze(1)  # (N, 1, S, S)
     return nn.functional.one_hot(resized, _N_VALUES).permute(0, 3, 1, 2).to(torch.float32)  # (N, 3, S, S)

@@ -75,12 +75,13 @@ class WaferMapSet:
         """Labelled maps per class, shape (n_classes,) int64."""
         return np.bincount(self.labels[self.labels >= 0], minlength=len(self.classes))
 
-    def to_images(self, size: int = 32, encoding: str = "scalar"):
-        """Resize every map to ``size`` x ``size`` (nearest neighbour) as an ImageDataset.
+    def to_images(self, size: int = 32, encoding: str = "scalar", resize: str = "nearest"):
+        """Resize every map to ``size`` x ``size`` as an ImageDataset.
 
         Args:
             size: output side length.
             encoding: ``"scalar"`` (one channel, values {0, 0.5, 1}) or ``"onehot"`` (3 channels).
+            resize: ``"nearest"`` neighbour or ``"max"`` (a failing die anywhere in a cell marks it).
 
         Returns:
             ImageDataset with float images (N, 1 or 3, size, size); unlabelled maps keep label -1.
@@ -91,7 +92,7 @@ class WaferMapSet:
         from hqnn.data.wafer_maps import wafer_maps_to_tensor
 
         return ImageDataset(
-            wafer_maps_to_tensor(self.maps, size, encoding),
+            wafer_maps_to_tensor(self.maps, size, encoding, resize),
             torch.from_numpy(self.labels),
             self.classes,
             name="wm811k",

@@ -1,10 +1,11 @@
 """PennyLane adapters: a drop-in ``TorchLayer`` that runs on hqnn, and circuits as QNodes.
 
 :class:`TorchLayer` takes the same arguments as ``qml.qnn.TorchLayer``, registers the same
-Parameters under the same names and returns the same values, but traces the QNode once at
-construction and then simulates the traced :class:`~hqnn.sim.Circuit` with :func:`hqnn.sim.run`
-(it keeps no reference to the QNode, so it pickles and ``torch.save``-s like any module).
-:func:`to_pennylane` goes the other way. PennyLane is imported only when these are used.
+Parameters under the same names and returns the same values, but traces the QNode's function once
+per input width (on the first call with that width, as PennyLane builds its tape from the inputs it
+is given) into an :class:`~hqnn.sim.Circuit` and simulates it with :func:`hqnn.sim.run`. Pickles and
+``torch.save`` keep the traced circuits but not the function (often a local closure). :func:`to_pennylane`
+goes the other way. PennyLane is imported only when these are used.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import pickle
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 
 from hqnn.exceptions import ConfigError, ShapeError, require
-from hqnn.interop._pl_trace import trace_quantum_function
+from hqnn.interop._pl_trace import Trace, trace_quantum_function
 from hqnn.interop.conventions import pennylane_wire
 from hqnn.sim.circuit import CONST, INPUT, Circuit
 from hqnn.sim.execute import run
@@ -50,8 +52,8 @@ def _validate_signature(func: Callable, weight_shapes: dict) -> None:
                           f"expected {sorted(set(sig) - {_INPUT_ARG})}, got {sorted(weight_shapes)}")
 
 
-def trace_qnode(qnode, weight_shapes: dict, n_inputs: int | None = None) -> tuple[Circuit, bool]:
-    """Trace a QNode's quantum function once into an hqnn Circuit.
+def trace_qnode(qnode, weight_shapes: dict, n_inputs: int | None = None) -> Trace:
+    """Trace a QNode's quantum function into an hqnn Circuit for inputs of length ``n_inputs``.
 
     Args:
         qnode: a ``qml.QNode`` whose function takes ``inputs`` and the weight arguments.
@@ -59,23 +61,32 @@ def trace_qnode(qnode, weight_shapes: dict, n_inputs: int | None = None) -> tupl
         n_inputs: length of ``inputs``; by default the number of device wires.
 
     Returns:
-        ``(circuit, single_expval)`` (see :func:`~hqnn.interop._pl_trace.trace_quantum_function`).
+        the :class:`~hqnn.interop._pl_trace.Trace` (``.circuit``, ``.single_expval``, ``.features``,
+        ``.readout``).
 
     Raises:
         UnsupportedError: an operation, measurement or angle hqnn cannot represent.
-        ShapeError: ``n_inputs`` was not given and the function reads more inputs than device wires.
+        ShapeError: the function reads more than ``n_inputs`` inputs.
     """
-    wires = qnode.device.wires
-    labels = list(wires) if wires is not None and len(wires) else None
+    labels = _device_wires(qnode)
     if n_inputs is None:
         if labels is None:
             raise ShapeError("the device declares no wires; pass n_inputs (the length of the inputs vector)")
         n_inputs = len(labels)
+    return _trace(qnode.func, _normalise_shapes(weight_shapes), int(n_inputs), labels)
+
+
+def _device_wires(qnode) -> list | None:
+    wires = qnode.device.wires
+    return list(wires) if wires is not None and len(wires) else None
+
+
+def _trace(func: Callable, shapes: dict, n_inputs: int, labels: list | None) -> Trace:
     try:
-        return trace_quantum_function(qnode.func, _normalise_shapes(weight_shapes), int(n_inputs), labels)
+        return trace_quantum_function(func, shapes, n_inputs, labels)
     except IndexError as exc:
-        raise ShapeError(f"the quantum function reads more than {n_inputs} inputs; pass n_inputs= with the "
-                         f"length of its inputs vector") from exc
+        raise ShapeError(f"the quantum function reads more than the {n_inputs} inputs it was given "
+                         f"(inputs of shape (..., {n_inputs}))") from exc
 
 
 class TorchLayer(nn.Module):
@@ -85,14 +96,15 @@ class TorchLayer(nn.Module):
     means shape ``(n,)``, 1 a scalar). ``init_method`` is None (U[0, 2π)), a ``torch.nn.init``-style
     callable, or a dict giving a callable or a tensor per weight. The forward pass maps
     ``(..., n_inputs) -> (..., n_outputs)`` (leading dimensions flattened and restored; a QNode returning
-    one expectation value gives ``(...,)``), in the dtype and on the device of the inputs.
+    one expectation value gives ``(...,)``), in the dtype and on the device of the inputs. The function
+    is traced on the first call with each input width and the circuit is cached for that width.
 
     Args:
-        qnode: the QNode (traced once here; not kept).
+        qnode: the QNode (its function is kept for tracing; a pickled layer keeps only the traces).
         weight_shapes: weight argument name -> shape.
         init_method: weight initialisation, as in PennyLane.
-        n_inputs: length of the inputs vector (an hqnn extra, needed because the circuit is traced
-            before any data is seen); by default the number of device wires.
+        n_inputs: optional hint (an hqnn extra): trace for this input width now, so unsupported
+            operations are reported at construction.
         method: simulation method passed to :func:`hqnn.sim.run` (an hqnn extra).
 
     Raises:
@@ -119,11 +131,40 @@ class TorchLayer(nn.Module):
         _validate_signature(qnode.func, shapes)
         if getattr(qnode, "interface", "auto") not in ("auto", "torch"):
             raise ConfigError(f"TorchLayer needs a QNode with interface 'auto' or 'torch'; got {qnode.interface!r}")
-        self.circuit, self.single_expval = trace_qnode(qnode, shapes, n_inputs)
         self.weight_shapes, self.method = shapes, method
         self.func_name = getattr(qnode.func, "__name__", "qnode")
+        self._func, self._wires = qnode.func, _device_wires(qnode)
+        self.traces: dict[int, Trace] = {}
+        self._last: int | None = None
+        if n_inputs is not None:
+            self.trace(int(n_inputs))
         for name, shape in shapes.items():
             self.register_parameter(name, nn.Parameter(self._initial_weight(name, shape, init_method)))
+
+    def trace(self, n_inputs: int) -> Trace:
+        """The trace for inputs of length ``n_inputs`` (made on first use, then cached)."""
+        if n_inputs not in self.traces:
+            if self._func is None:
+                raise ShapeError(f"this layer was unpickled with traces for input widths {sorted(self.traces)}; "
+                                 f"got inputs of width {n_inputs} (build it from the QNode to trace new widths)")
+            self.traces[n_inputs] = _trace(self._func, self.weight_shapes, n_inputs, self._wires)
+        self._last = n_inputs
+        return self.traces[n_inputs]
+
+    @property
+    def circuit(self) -> Circuit:
+        """The circuit of the most recently used input width."""
+        if self._last is None:
+            raise ShapeError("the layer has not been traced yet: call it on inputs or pass n_inputs=")
+        return self.traces[self._last].circuit
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        try:  # keep the function where it pickles (a module-level function), else only the traces
+            pickle.dumps(self._func)
+        except Exception:  # noqa: BLE001 - any pickling failure (closures, lambdas, QNode-wrapped names)
+            state["_func"] = None
+        return state
 
     @staticmethod
     def _initial_weight(name: str, shape: tuple[int, ...], init_method) -> torch.Tensor:
@@ -146,20 +187,32 @@ class TorchLayer(nn.Module):
         return {name: getattr(self, name) for name in self.weight_shapes}
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        n_inputs = self.circuit.n_inputs
-        if inputs.shape[-1:] != (n_inputs,):
-            raise ShapeError(f"TorchLayer expects inputs of shape (..., {n_inputs}); got {tuple(inputs.shape)}")
+        if inputs.dim() == 0:
+            raise ShapeError("TorchLayer expects inputs of shape (..., n_inputs); got a scalar")
+        n_inputs = inputs.shape[-1]
+        trace = self.trace(n_inputs)
         lead = inputs.shape[:-1]
         weights = torch.cat([getattr(self, name).to(inputs).reshape(-1) for name in self.weight_shapes]) \
             if self.weight_shapes else None
-        out = run(self.circuit, inputs.reshape(-1, n_inputs), weights, method=self.method)  # (B, n_outputs)
+        flat, scale = inputs.reshape(-1, n_inputs), None
+        if trace.features:  # derived features: non-linear angles, state-preparation angles
+            flat, scale = trace.features(flat, weights)
+        out = run(trace.circuit, flat, weights, method=self.method)  # (B, n_circuit_outputs)
+        if trace.readout is not None:  # Hamiltonians, Pauli sums, Hermitian observables
+            out = trace.readout(out)
+        if out.is_complex():  # state(): qml.qnn.TorchLayer casts it to the inputs' real dtype, keeping the real part
+            out = out.real
+            scale = None if scale is None else scale.sqrt()
+        if scale is not None:  # an unnormalised prepared state scales every output
+            out = out * scale
         out = out.to(inputs.dtype)
-        if self.single_expval:
+        if trace.single_expval:
             return out.reshape(lead)
         return out.reshape(*lead, out.shape[-1])
 
     def extra_repr(self) -> str:
-        return f"func={self.func_name}, circuit={self.circuit!r}"
+        traced = ", ".join(f"{n}: {t.circuit!r}" for n, t in self.traces.items())
+        return f"func={self.func_name}, traced={{{traced}}}"
 
 
 def to_pennylane(circuit: Circuit, weights=None, device=None):

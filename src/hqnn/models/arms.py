@@ -5,7 +5,7 @@ split and the seeds, so their differences are the circuit's doing:
 
 * ``hybrid``: the model as registered.
 * ``twin``: the model's classical twin (a different registered model, ``<name>_classical``, with a
-  ``Linear(n, n)`` + tanh in place of the circuit); nothing to change here.
+  ``Linear`` + tanh of the circuit's widths in its place); nothing to change here.
 * ``no_entanglement``: every circuit with its entangling gates removed. Public QML benchmarks
   (Bowles, Ahmed & Schuld 2024, "Better than classical? The subtle art of benchmarking quantum
   machine learning models") found the unentangled circuit often scores as well as the entangled

@@ -167,6 +167,10 @@ class HCQDL(nn.Module):
             (:func:`~hqnn.templates.recipes.add_readout`); the twin gets the same output width.
         encoding: ``"tanh"`` (the figure's) or ``"bn_sigmoid"`` (angles in (0, pi), see
             :class:`~hqnn.models._quantum.AngleEncoder`); the twin gets the same.
+        fusion: ``"none"`` (the figure's: the circuit's outputs are the classifier's only input) or
+            ``"residual"``: ``logits = classifier(circuit(...)) + Linear(960, classes)(pooled)``, a
+            residual path past the n-value bottleneck as in the CIFAR-100 quantum head (spec 4.5),
+            so every logit still has the circuit's term; the twin gets the same.
 
     Example:
         >>> HCQDL(num_classes=3, circuit=None)(torch.zeros(2, 3, 32, 32)).shape
@@ -185,6 +189,7 @@ class HCQDL(nn.Module):
         n_layers: int = 1,
         readout: str = "z",
         encoding: str = "tanh",
+        fusion: str = "none",
     ):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
@@ -199,6 +204,9 @@ class HCQDL(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(n_out, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
         )
+        if fusion not in ("none", "residual"):
+            raise ConfigError(f"unknown fusion {fusion!r}; expected 'none' or 'residual'")
+        self.skip = nn.Linear(TRUNK_CHS, num_classes) if fusion == "residual" else None
         init_like_keras(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,7 +215,8 @@ class HCQDL(nn.Module):
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
         pooled = F.adaptive_avg_pool2d(feats, 1).flatten(1)  # (B, 960)
         angles = self.encoder(self.pre_quantum(pooled))  # (B, n_qubits)
-        return self.classifier(self.quantum(angles))  # (B, classes)
+        logits = self.classifier(self.quantum(angles))  # (B, classes)
+        return logits if self.skip is None else logits + self.skip(pooled)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

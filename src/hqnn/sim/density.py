@@ -252,7 +252,8 @@ class DensityPlan(Plan):
         """vec(ρ_w) of every wire after the leading single-qubit ops: ``(1 or B, n, 4)``."""
         zero = torch.tensor([1, 0, 0, 0], dtype=dtype, device=inputs.device)
         superops = _wire_superops(self.product_groups, inputs, weights, uniform, dtype)
-        parts = [zero[None] if s is None else s[..., :, 0].reshape(-1, 4) for s in (superops[w] for w in range(self.n_qubits))]
+        parts = [zero[None] if s is None else s[..., :, 0].reshape(-1, 4)
+                 for s in (superops[w] for w in range(self.n_qubits))]
         batch = max(p.shape[0] for p in parts)
         return torch.stack([p.expand(batch, 4) for p in parts], dim=1)  # (1 or B, n, 4)
 

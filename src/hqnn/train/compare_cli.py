@@ -10,6 +10,8 @@ Examples::
     hqnn compare digits_cnn_qnn --seeds 10 --arms hybrid,twin,no_entanglement,frozen
     hqnn compare digits_cnn_qnn epochs=5 --out runs/short-study
     hqnn compare digits_cnn_qnn run.resume=true          # continue an interrupted study
+    hqnn compare digits_cnn_qnn --workers 4              # 4 runs at a time on this machine
+    hqnn compare digits_cnn_qnn --shard 0/3 --out s      # machine 1 of 3 (then merge: docs/training.md)
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="comma-separated arms among hybrid, twin, no_entanglement, frozen (default hybrid,twin,no_entanglement)",
     )
     parser.add_argument("--out", default=None, help="study directory (default <run.out_dir>/<run.name or preset>-study)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="(seed, arm) runs trained at once in worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--shard", default=None, metavar="INDEX/COUNT",
+        help="train only shard INDEX (0-based) of COUNT of the (seed, arm) runs, e.g. 0/3; no report",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compare(
     preset: str, overrides: Sequence[str], seeds: int, arms: Sequence[str], out: str | Path | None = None,
-    verbose: bool = False,
+    verbose: bool = False, workers: int = 1, shard: tuple[int, int] | None = None,
 ) -> int:
     """Resolve ``preset`` with ``overrides``, run the study, print the verdict table and the
     report's path. Returns the exit status. Unless ``verbose``, the trainer's per-epoch lines are
@@ -59,9 +68,12 @@ def compare(
     if not verbose:
         trainer_log.setLevel(logging.WARNING)
     try:
-        result = run_study(load_config(preset, overrides), seeds, tuple(arms), out)
+        result = run_study(load_config(preset, overrides), seeds, tuple(arms), out, workers=workers, shard=shard)
     finally:
         trainer_log.setLevel(previous)
+    if result is None:
+        print(f"shard {shard[0]}/{shard[1]} done; merge the shards' runs/ folders, then run without --shard plus run.resume=true")
+        return 0
     print(verdict_table(result))
     print(f"report: {result.report_html}")
     return 0
@@ -77,9 +89,20 @@ def run(args: argparse.Namespace) -> int:
     args, overrides = options.parse_known_args(list(args.overrides), namespace=args)  # keeps options given first
     stray = [token for token in overrides if token.startswith("-")]
     if stray:
-        raise ConfigError(f"unknown option(s) {', '.join(stray)}; options of hqnn compare: --seeds, --arms, --out")
+        raise ConfigError(
+            f"unknown option(s) {', '.join(stray)}; options of hqnn compare: --seeds, --arms, --out, --workers, --shard"
+        )
     preset = args.config
     if preset is not None and "=" in preset:  # `hqnn compare epochs=3`: overrides of the default preset
         preset, overrides = None, [preset, *overrides]
     arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
-    return compare(preset or DEFAULT_PRESET, overrides, args.seeds, arms, args.out, getattr(args, "verbose", False))
+    shard = None
+    if args.shard is not None:
+        index, _, count = args.shard.partition("/")
+        if not (index.isdigit() and count.isdigit()):
+            raise ConfigError(f"--shard must be INDEX/COUNT, e.g. 0/3; got {args.shard!r}")
+        shard = (int(index), int(count))
+    return compare(
+        preset or DEFAULT_PRESET, overrides, args.seeds, arms, args.out, getattr(args, "verbose", False), args.workers,
+        shard,
+    )

@@ -87,11 +87,14 @@ class DataConfig:
     class_weights: bool = False  # weight the loss by inverse class frequency of the training split
     class_weight_power: float = 1.0  # class weights ∝ count ** -power (1: inverse frequency; 0.5: inverse sqrt)
     wafer_encoding: str = "scalar"  # wm811k: scalar (1 channel) | onehot (3 channels)
+    wafer_resize: str = "nearest"  # wm811k: nearest | max (a cell is the max of the dies it covers: keeps scratches)
     quantum_channels: bool = False  # append the CIFAR-100 recipe's fixed edge/texture maps (spec 4.4)
 
     def __post_init__(self) -> None:
         _choice("data", "augment", self.augment, AUGMENTATIONS)
         _choice("data", "split_method", self.split_method, SPLIT_METHODS)
+        _choice("data", "wafer_encoding", self.wafer_encoding, ("scalar", "onehot"))
+        _choice("data", "wafer_resize", self.wafer_resize, ("nearest", "max"))
         _at_least("data", "image_size", self.image_size, 1)
         _at_least("data", "limit", self.limit, 1)
         for name in ("val_fraction", "test_fraction"):

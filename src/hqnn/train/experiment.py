@@ -14,6 +14,7 @@ from hqnn.exceptions import ConfigError, HQNNError
 from hqnn.models import get_model_entry, list_models
 from hqnn.train.checkpoint import CHECKPOINT_NAME, write_json
 from hqnn.train.config import ExperimentConfig
+from hqnn.train.distributed import broadcast_object, init_distributed
 from hqnn.train.loaders import DataBundle, build_data
 from hqnn.train.rundir import choose_run_dir, prepare_run_dir
 from hqnn.train.trainer import FitResult, Trainer, resolve_device
@@ -122,30 +123,33 @@ def run_experiment(config: ExperimentConfig) -> ExperimentResult:
     get_model_entry(config.model.name)  # an unknown model is named before its twin is looked for
     names = [config.model.name] + ([twin_name(config)] if config.train.compare else [])
     device = resolve_device(config.train.device)
+    main = init_distributed(device).is_main  # under torchrun: rank 0 alone writes the run directory
     _check_run_name(config)
     check_output_folder(config.run.out_dir)
     if config.run.resume:
-        run_dir = prepare_run_dir(config, str(device))
+        run_dir = broadcast_object(prepare_run_dir(config, str(device)) if main else None)
         log.info("run directory: %s", run_dir)
         data = _build_data(config)
         results = [Trainer(config, data, name, run_dir / name).fit() for name in names]
     else:
-        run_dir = choose_run_dir(config)
+        run_dir = broadcast_object(choose_run_dir(config) if main else None)
         data = _build_data(config)
         first = _first_trainer(config, data, names[0], run_dir / names[0])
         try:
-            prepare_run_dir(config, str(device), run_dir)
+            if main:
+                prepare_run_dir(config, str(device), run_dir)
         except OSError as exc:
             raise ConfigError(f"cannot create the run directory {run_dir}: {exc}") from exc
         log.info("run directory: %s", run_dir)
         try:
             results = [first.fit()] + [Trainer(config, data, name, run_dir / name).fit() for name in names[1:]]
         except BaseException:
-            if not any((run_dir / name / CHECKPOINT_NAME).exists() for name in names):
+            if main and not any((run_dir / name / CHECKPOINT_NAME).exists() for name in names):
                 log.warning("no epoch finished: removing %s", run_dir)
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
-    write_json([r.as_dict() for r in results], run_dir / "comparison.json")
+    if main:
+        write_json([r.as_dict() for r in results], run_dir / "comparison.json")
     return ExperimentResult(run_dir, results)
 
 

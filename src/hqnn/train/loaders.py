@@ -10,6 +10,7 @@ split settings trains and selects on the same items.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,9 @@ from hqnn.data import (
 )
 from hqnn.exceptions import ConfigError
 from hqnn.train.config import DataConfig
+from hqnn.train.distributed import main_first
 
-__all__ = ["DataBundle", "build_data", "build_transforms", "load_split", "make_loader", "QUANTUM_CHANNEL_MAPS"]
+__all__ = ["DataBundle", "build_data", "build_transforms", "load_split", "make_loader", "RankBatches", "QUANTUM_CHANNEL_MAPS"]
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +89,58 @@ class _BatchView(torch.utils.data.Dataset):
 
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(indices, dtype=torch.int64)
+        if not len(index):  # a rank's empty share of a last batch smaller than the world (RankBatches)
+            return torch.zeros(0, *self.dataset.image_shape), self.dataset.labels[:0], index
         batch = self.dataset.subset(index)
         return batch.float_images(), batch.labels, index  # (B, C, H, W), (B,), (B,)
 
 
+class RankBatches:
+    """One rank's share of every global batch: items ``rank, rank + W, ...`` of each batch that
+    ``batches`` yields (W = ``world_size``), so that the W ranks together see exactly the batches
+    one process sees, in the same order.
+
+    The global order comes from one shuffling generator seeded alike on every rank (the trainer's,
+    saved in its checkpoints), so each epoch is reshuffled the same way everywhere. This differs
+    from :class:`torch.utils.data.DistributedSampler` on purpose: that sampler pads the data to a
+    multiple of W with repeated items and orders it differently from one process; this one never
+    repeats an item, so a run on W ranks takes the one-process run's optimiser steps. A rank may
+    get an empty share of a last batch smaller than W.
+    """
+
+    def __init__(self, batches: Iterable[list[int]], rank: int, world_size: int):
+        self.batches, self.rank, self.world_size = batches, rank, world_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            yield batch[self.rank :: self.world_size]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 def make_loader(
-    dataset: ImageDataset, batch_size: int, shuffle: bool, generator: torch.Generator | None = None
+    dataset: ImageDataset,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None = None,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> torch.utils.data.DataLoader:
-    """A single-process loader of whole batches; shuffled by ``generator`` (seeded by the trainer)."""
-    sampler = torch.utils.data.RandomSampler(dataset, generator=generator) if shuffle else range(len(dataset))
-    batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
+    """A single-process loader of whole batches; shuffled by ``generator`` (seeded by the trainer).
+
+    With ``world_size`` > 1 it yields rank ``rank``'s part: for a shuffled (training) loader its
+    share of each global batch of ``batch_size`` (:class:`RankBatches`); for an evaluation loader
+    items ``rank, rank + W, ...`` of the split in batches of ``batch_size`` (see
+    :func:`hqnn.train.distributed.gather_split`). The indices yielded are always the split's own.
+    """
+    if shuffle:
+        order = torch.utils.data.RandomSampler(dataset, generator=generator)
+        batches = torch.utils.data.BatchSampler(order, batch_size, drop_last=False)
+        if world_size > 1:
+            batches = RankBatches(batches, rank, world_size)
+    else:
+        batches = torch.utils.data.BatchSampler(range(rank, len(dataset), world_size), batch_size, drop_last=False)
     return torch.utils.data.DataLoader(_BatchView(dataset), sampler=batches, batch_size=None, num_workers=0)
 
 
@@ -108,7 +152,7 @@ def load_split(config: DataConfig, split: str) -> ImageDataset:
     """
     if config.name == "wm811k":
         wafers = load_dataset("wm811k", config.path, split)
-        return wafers.to_images(config.image_size or 32, config.wafer_encoding)
+        return wafers.to_images(config.image_size or 32, config.wafer_encoding, config.wafer_resize)
     return load_dataset(config.name, config.path, split)
 
 
@@ -159,18 +203,20 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
     """
     out_dir = Path(out_dir)
     split_dir = out_dir / "splits"
-    full = load_split(config, config.train_split or dataset_info(config.name).splits[0])
-    if config.test_split is not None:
-        trainval, test = full, load_split(config, config.test_split)
-    else:
-        path = _split_file(split_dir, config, "test", config.test_fraction, "stratified")
-        trainval, test = _split(
-            full, path, config.name, "stratified", config.test_fraction, config.split_seed, ("trainval", "test")
+    with main_first():  # under torchrun rank 0 writes new split files, the others read them
+        full = load_split(config, config.train_split or dataset_info(config.name).splits[0])
+        if config.test_split is not None:
+            trainval, test = full, load_split(config, config.test_split)
+        else:
+            path = _split_file(split_dir, config, "test", config.test_fraction, "stratified")
+            trainval, test = _split(
+                full, path, config.name, "stratified", config.test_fraction, config.split_seed, ("trainval", "test")
+            )
+        path = _split_file(split_dir, config, "val", config.val_fraction, config.split_method)
+        train, val = _split(
+            trainval, path, f"{config.name}:trainval", config.split_method, config.val_fraction, config.split_seed,
+            ("train", "val"),
         )
-    path = _split_file(split_dir, config, "val", config.val_fraction, config.split_method)
-    train, val = _split(
-        trainval, path, f"{config.name}:trainval", config.split_method, config.val_fraction, config.split_seed, ("train", "val")
-    )
     train, val, test = (_limit(d, config.limit) for d in (train, val, test))
     image_size = config.image_size or train.image_shape[-1]
     weights = None
@@ -180,18 +226,19 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
     if config.quantum_channels:
         if train.image_shape[0] != 3:
             raise ConfigError(f"data.quantum_channels needs RGB images; {config.name} has {train.image_shape[0]} channel(s)")
-        extras = {
-            split: torch.from_numpy(
-                np.stack(
-                    [
-                        cached_quantum_descriptors(d.images, out_dir / "cache", config.name, split, kind, progress=progress)
-                        for kind in QUANTUM_CHANNEL_MAPS
-                    ],
-                    axis=1,
-                )
-            )  # (N, 2, n_qubits)
-            for split, d in (("train", train), ("val", val), ("test", test))
-        }
+        with main_first():  # under torchrun rank 0 computes and caches the descriptors, the others read them
+            extras = {
+                split: torch.from_numpy(
+                    np.stack(
+                        [
+                            cached_quantum_descriptors(d.images, out_dir / "cache", config.name, split, kind, progress=progress)
+                            for kind in QUANTUM_CHANNEL_MAPS
+                        ],
+                        axis=1,
+                    )
+                )  # (N, 2, n_qubits)
+                for split, d in (("train", train), ("val", val), ("test", test))
+            }
     train_transform, eval_transform = build_transforms(config, image_size)
     log.info("data %s: %d train, %d val, %d test items, %d classes", config.name, len(train), len(val), len(test), train.n_classes)
     return DataBundle(

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 ARM_DESCRIPTIONS = {
     "hybrid": "the preset's hybrid model",
-    "twin": "its classical twin: Linear(n, n) + tanh in place of the circuit",
+    "twin": "its classical twin: a Linear + tanh of the circuit's widths in its place",
     "no_entanglement": "the same circuit without entangling gates (controlled rotations act on their target alone)",
     "frozen": "the circuit's weights fixed at their initial values (a random feature map)",
 }
@@ -73,16 +73,18 @@ def _cell(summary: Summary) -> str:
 
 def verdict_table(study: StudyResult) -> str:
     """The arms (mean ± std of the test scores over seeds) and the verdict lines, as fixed-width text."""
+    arm_width = max(len("arm"), *(len(name) for name in study.arms))
+    model_width = max(len("model"), *(len(arm.model_name) for arm in study.arms.values()))
     header = (
-        f"{'arm':<16} {'model':<24} {'params':>9} {'quantum':>7} {'test acc':>15} {'macro-F1':>15} "
-        f"{'balanced acc':>15} {'s/epoch':>8}"
+        f"{'arm':<{arm_width}}  {'model':<{model_width}} {'params':>10} {'quantum':>7} {'test acc':>14} "
+        f"{'macro-F1':>14} {'balanced acc':>14} {'s/epoch':>8}"
     )
     lines = [header, "-" * len(header)]
     for name, arm in study.arms.items():
         first = arm.runs[0]
         lines.append(
-            f"{name:<16} {arm.model_name:<24} {first.n_params:>9,} {first.n_quantum_params:>7} "
-            + " ".join(f"{_mean_std(arm.summaries[m]):>15}" for m in METRICS)
+            f"{name:<{arm_width}}  {arm.model_name:<{model_width}} {first.n_params:>10,} {first.n_quantum_params:>7} "
+            + " ".join(f"{_mean_std(arm.summaries[m]):>14}" for m in METRICS)
             + f" {arm.mean_of('seconds_per_epoch'):>8.2f}"
         )
     seeds = ", ".join(map(str, study.seeds))

@@ -20,6 +20,9 @@ Resuming (``run.resume=true``, same config) keeps the finished runs, continues t
 from its last checkpoint and trains the rest: every run is a pure function of the config, the arm
 and the seed, so the final numbers equal those of an uninterrupted study. The seeds and arms may
 differ on resumption (add seeds to a finished study, for instance): runs already there are reused.
+That is also how a study spread over machines is merged: each trains a ``shard`` of the (seed, arm)
+runs, and a resumption over their gathered ``runs/`` folders writes the study; ``workers`` trains
+the runs in parallel processes on one machine (docs/training.md, "Scaling out").
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from hqnn.models.arms import ARMS, DEFAULT_ARMS, quantum_layers
 from hqnn.train.checkpoint import CHECKPOINT_NAME, write_json
 from hqnn.train.config import ExperimentConfig, config_to_dict
 from hqnn.train.experiment import twin_name
+from hqnn.train.distributed import run_in_workers, shard as shard_tasks
 from hqnn.train.loaders import DataBundle, build_data
 from hqnn.train.rundir import environment, prepare_run_dir
 from hqnn.train.stats import Comparison, Summary, compare_paired, summarize
@@ -301,13 +305,27 @@ def _run_one(config: ExperimentConfig, data: DataBundle, arm: str, seed: int, ru
     return record
 
 
+_WORKER_DATA: dict[str, DataBundle] = {}  # a worker process's data, built once per data config
+
+
+def _run_in_worker(config: ExperimentConfig, arm: str, seed: int, run_dir: Path, place: str) -> RunRecord:
+    """:func:`_run_one` in a worker process of :func:`run_in_workers`, which builds the data itself
+    (from the split files the study has written) rather than receiving it."""
+    key = repr(config.data)
+    if key not in _WORKER_DATA:
+        _WORKER_DATA[key] = build_data(config.data, config.run.out_dir, progress=False)
+    return _run_one(config, _WORKER_DATA[key], arm, seed, run_dir, place)
+
+
 def run_study(
     config: ExperimentConfig,
     seeds: int = DEFAULT_SEEDS,
     arms: tuple[str, ...] | list[str] = DEFAULT_ARMS,
     out_dir: str | Path | None = None,
     report: bool = True,
-) -> StudyResult:
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
+) -> StudyResult | None:
     """Train every arm with every seed, compare them and write the study directory.
 
     Args:
@@ -317,9 +335,18 @@ def run_study(
         arms: arms of :data:`hqnn.models.arms.ARMS`, including ``hybrid``.
         out_dir: the study directory (default :func:`study_dir_for`).
         report: write ``report.md``, ``report.html`` and the plots.
+        workers: train the (seed, arm) runs in this many spawned processes on this machine
+            (:func:`~hqnn.train.distributed.run_in_workers`, ``cores // workers`` threads each
+            unless ``train.threads`` is set); every run seeds itself, so the numbers are those of
+            the sequential study.
+        shard: ``(index, count)``: train only shard ``index`` of ``count`` of the seed-major
+            (seed, arm) list (:func:`~hqnn.train.distributed.shard`) and return None, writing no
+            ``study.json`` or report. Once every shard's ``runs/`` folder is in one study
+            directory, the same command without the shard plus ``run.resume=true`` trains nothing
+            more and writes the study.
 
     Returns:
-        The :class:`StudyResult`.
+        The :class:`StudyResult` (None for a shard).
 
     Raises:
         ConfigError: fewer than 1 seed, an unknown or repeated arm, no hybrid arm, no twin
@@ -334,6 +361,10 @@ def run_study(
     """
     arms = tuple(arms)
     _check_request(config, seeds, arms)
+    if workers < 1:
+        raise ConfigError(f"a study needs at least 1 worker; got {workers}")
+    if shard is not None:
+        shard_tasks([], *shard)  # refuses a bad INDEX/COUNT before anything is written
     target = study_dir_for(config, out_dir)
     _check_writable(target)
     data = build_data(config.data, config.run.out_dir, progress=config.run.progress)
@@ -345,18 +376,29 @@ def run_study(
     log.info("study directory: %s (%d seed(s), arms %s)", study_dir, seeds, ", ".join(arms))
     seed_list = [config.run.seed + k for k in range(int(seeds))]
     records: dict[str, list[RunRecord]] = {arm: [] for arm in arms}
+    # seed-major: an interrupted study holds complete pairs for its first seeds
+    tasks = [(arm, seed) for seed in seed_list for arm in arms]
+    mine = tasks if shard is None else shard_tasks(tasks, *shard)
+    calls = [
+        (config, arm, seed, study_dir / "runs" / arm / f"seed{seed}", f"{tasks.index((arm, seed)) + 1}/{len(tasks)}")
+        for arm, seed in mine
+    ]
     try:
-        total = len(seed_list) * len(arms)
-        for k, seed in enumerate(seed_list):  # seed-major: an interrupted study holds complete pairs for its first seeds
-            for j, arm in enumerate(arms):
-                place = f"{k * len(arms) + j + 1}/{total}"
-                records[arm].append(_run_one(config, data, arm, seed, study_dir / "runs" / arm / f"seed{seed}", place))
+        if workers == 1:
+            finished = [_run_one(config, data, *call[1:]) for call in calls]
+        else:
+            finished = run_in_workers(_run_in_worker, calls, workers)
     except KeyboardInterrupt:
         log.warning(
             "study interrupted: %s keeps the finished runs and the running one's last checkpoint; continue with "
             "the same command plus run.resume=true --out %s", study_dir, study_dir,
         )
         raise
+    if shard is not None:
+        log.info("study shard %d/%d: %d run(s) finished in %s", shard[0], shard[1], len(finished), study_dir / "runs")
+        return None
+    for (arm, _), record in zip(mine, finished):
+        records[arm].append(record)
     results = {arm: ArmResult(arm, runs[0].model_name, runs) for arm, runs in records.items()}
     comparisons = {
         other: {

@@ -12,6 +12,11 @@ gate closed) and the rest in phase B, each phase with a fresh optimiser and sche
 
 :func:`run_inference` is the one evaluation pass: the trainer's validation and test passes and
 ``hqnn evaluate`` all go through it, so that a saved model scored again gives the recorded numbers.
+
+Under ``torchrun`` (:mod:`hqnn.train.distributed`) the training steps run through
+DistributedDataParallel on each rank's share of every global batch of ``train.batch_size``, with
+the loss scaled so that the step is the one-process step; validation and test are split over the
+ranks and gathered; rank 0 alone writes files (docs/training.md, "Scaling out").
 """
 
 from __future__ import annotations
@@ -39,6 +44,16 @@ from hqnn.qnn import QuantumLayer
 from hqnn.train.checkpoint import CHECKPOINT_NAME, atomic_write, load_checkpoint, save_checkpoint, write_json
 from hqnn.train.config import ExperimentConfig, config_to_dict
 from hqnn.train.diagnostics import CircuitMonitor
+from hqnn.train.distributed import (
+    all_gather_objects,
+    all_reduce_sum,
+    broadcast_object,
+    context,
+    gather_split,
+    init_distributed,
+    launched,
+    wrap_model,
+)
 from hqnn.train.loaders import DataBundle, make_loader
 from hqnn.train.metrics import METRIC_NAMES, classification_metrics, full_report, is_better
 from hqnn.train.optim import build_optimizer, build_scheduler
@@ -151,7 +166,8 @@ def runtime_settings(deterministic: bool = True, threads: int | None = None) -> 
 
 
 def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``auto`` (CUDA when available).
+    """``cpu``, ``cuda`` or ``auto`` (CUDA when available); under torchrun CUDA is this rank's
+    ``cuda:LOCAL_RANK``.
 
     Raises:
         ConfigError: ``cuda`` asked for on a machine without it.
@@ -160,6 +176,8 @@ def resolve_device(name: str) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device=cuda but torch sees no CUDA device; use train.device=cpu or auto")
+    if name == "cuda" and launched():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(name)
 
 
@@ -318,6 +336,7 @@ class Trainer:
         self.config, self.data, self.model_name, self.arm = config, data, model_name, arm
         self.model_dir = Path(model_dir)
         self.device = resolve_device(config.train.device)
+        self.dist = init_distributed(self.device)
         seed_everything(config.run.seed)
         self.model_args = model_arguments(model_name, config.model.args, data)
         self.model = create_model(model_name, **self.model_args)
@@ -330,8 +349,12 @@ class Trainer:
 
             self.model = apply_arm(self.model, arm)  # in place; returns the model
         self.model.to(self.device)
+        if self.dist.rank:  # every rank built the same model; augmentation and dropout draw apart
+            seed_everything(config.run.seed + self.dist.rank)
         # what is called: the model itself, or what train.compile / train.channels_last made of it
-        # (it shares the model's parameters; state dicts are always taken from self.model)
+        # (it shares the model's parameters; state dicts are always taken from self.model); the
+        # training steps go through DistributedDataParallel when several ranks train (wrapped anew
+        # in each phase, since a phase changes which parameters train)
         self.network = prepare_model(self.model, config.train)
         self.phases = self._phases()
         data.train_transform.to(self.device)
@@ -339,12 +362,15 @@ class Trainer:
         self.class_weights = data.class_weights
         weights = None if data.class_weights is None else data.class_weights.to(self.device)
         self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.train.label_smoothing)
+        # several ranks: the sum over a rank's items, divided by the global batch's (see _step)
+        self.item_criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.train.label_smoothing, reduction="sum")
         self.generator = torch.Generator().manual_seed(config.run.seed)
         eval_batch = config.train.eval_batch_size or 4 * config.train.batch_size
+        rank, world = self.dist.rank, self.dist.world_size
         self.loaders = {
-            "train": make_loader(data.train, config.train.batch_size, True, self.generator),
-            "val": make_loader(data.val, eval_batch, False),
-            "test": make_loader(data.test, eval_batch, False),
+            "train": make_loader(data.train, config.train.batch_size, True, self.generator, rank, world),
+            "val": make_loader(data.val, eval_batch, False, rank=rank, world_size=world),
+            "test": make_loader(data.test, eval_batch, False, rank=rank, world_size=world),
         }
         self.monitor = self._circuit_monitor()
         self.epoch = 0  # finished epochs, all phases together
@@ -382,6 +408,7 @@ class Trainer:
         self.phase_index = index
         phase, epochs = self.phases[index]
         params = self.model.set_phase(phase) if phase else [p for p in self.model.parameters() if p.requires_grad]
+        self.train_network = wrap_model(self.network, self.device)
         self.optimizer = build_optimizer(params, self.config.optim)
         self.scheduler, self.per_batch = build_scheduler(
             self.optimizer, self.config.schedule, self.config.optim.lr, epochs, len(self.loaders["train"])
@@ -391,9 +418,11 @@ class Trainer:
 
     def _resume(self) -> bool:
         path = self.model_dir / CHECKPOINT_NAME
-        if not (self.config.run.resume and path.is_file()):
+        # rank 0 reads the checkpoint and hands it to the others (no shared file system needed)
+        state = load_checkpoint(path) if self.dist.is_main and self.config.run.resume and path.is_file() else None
+        state = broadcast_object(state)
+        if state is None:
             return False
-        state = load_checkpoint(path)
         total = self.config.train.epochs
         if state["epoch"] > total:
             raise ConfigError(
@@ -411,7 +440,12 @@ class Trainer:
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
-        _set_rng_state(state["rng"], self.generator)
+        rng_ranks = state.get("rng_ranks") or [state["rng"]]
+        if len(rng_ranks) == self.dist.world_size:
+            _set_rng_state(rng_ranks[self.dist.rank], self.generator)
+        else:  # another world size: the batch order continues; each rank's own stream starts anew
+            _set_rng_state(state["rng"], self.generator)
+            torch.manual_seed(self.config.run.seed + self.epoch * 1_000_003 + self.dist.rank)
         log.info("%s: resumed from %s after epoch %d", self.model_name, path, self.epoch)
         return True
 
@@ -431,6 +465,9 @@ class Trainer:
             group.update(values)
 
     def _checkpoint(self) -> None:
+        rng = all_gather_objects(_rng_state(self.generator))  # each rank's streams (a collective)
+        if not self.dist.is_main:
+            return
         save_checkpoint(
             {
                 "model_name": self.model_name,
@@ -442,7 +479,8 @@ class Trainer:
                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                 "best": self.best,
                 "history": self.history,
-                "rng": _rng_state(self.generator),
+                "rng": rng[0],
+                "rng_ranks": rng if self.dist.enabled else None,
             },
             self.model_dir / CHECKPOINT_NAME,
         )
@@ -452,15 +490,36 @@ class Trainer:
 
     def _step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.network(inputs)  # (B, n_classes)
-        loss = self.criterion(logits, labels)
+        logits = self.train_network(inputs)  # (B, n_classes)
+        if self.dist.enabled:
+            loss = self._global_batch_loss(logits, labels)
+        else:
+            loss = self.criterion(logits, labels)
         loss.backward()
         if self.monitor is not None:
             self.monitor.after_backward()
         self.optimizer.step()
         if self.scheduler is not None and self.per_batch:
             self.scheduler.step()
+        if self.dist.enabled:
+            return self._batch_loss, logits.detach()
         return loss.detach(), logits.detach()
+
+    def _global_batch_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """This rank's part of the global batch's mean loss, scaled so that DDP's gradient average
+        over W ranks is the gradient of that mean: ``W * (sum over this rank's items) / (sum of
+        the global batch's item weights)``. Ranks' shares may differ in size (or be empty), so
+        averaging per-rank means would not do. Returns the tensor to backpropagate; its value is
+        replaced by the global batch's mean loss (what one process reports) in ``self._batch_loss``."""
+        item_weights = torch.ones_like(labels, dtype=logits.dtype)
+        if self.criterion.weight is not None:
+            item_weights = self.criterion.weight[labels].to(logits.dtype)
+        local_sum = self.item_criterion(logits, labels)
+        count = torch.tensor(float(labels.numel()), device=logits.device)
+        # on the model's device: NCCL reduces CUDA tensors only
+        totals = all_reduce_sum(torch.stack([local_sum.detach(), item_weights.sum(), count]).double()).cpu()
+        self._batch_loss, self._batch_items = (totals[0] / totals[1]).float(), int(totals[2])
+        return local_sum * (self.dist.world_size / totals[1].item())
 
     def train_step(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """One optimiser step (and per-batch schedule step) on a prepared batch.
@@ -489,9 +548,7 @@ class Trainer:
                 from tqdm.auto import tqdm
 
                 loader = tqdm(loader, desc=f"{self.model_name} {split} {self.epoch + 1}", leave=False, unit="batch")
-            labels, logits = run_inference(
-                self.network, loader, lambda images, index: self.data.prepare(split, images, index, False), self.device
-            )
+            labels, logits = self._evaluate(split, loader)
             return score_logits(labels, logits, self.class_weights, self.config.train.label_smoothing)
         self.model.train()
         total_loss, labels_seen, predicted = 0.0, [], []
@@ -506,14 +563,26 @@ class Trainer:
             images, labels = images.to(self.device), labels.to(self.device)
             inputs = self.data.prepare(split, images, index, True)  # (B, C, S, S)
             loss, logits = self._step(inputs, labels)
-            total_loss += float(loss) * labels.shape[0]
+            total_loss += float(loss) * (self._batch_items if self.dist.enabled else labels.shape[0])
             labels_seen.append(labels.cpu())
             predicted.append(logits.argmax(dim=1).cpu())
             started = self._time_batch(batch, started)
             if bar is not None and self._train_batch_seconds is not None:
                 bar.set_postfix_str(f"run eta {_duration(self._seconds_left(batch + 1, False))}", refresh=False)
-        labels_all = torch.cat(labels_seen)
-        return classification_metrics(labels_all.numpy(), torch.cat(predicted).numpy(), total_loss / max(len(labels_all), 1))
+        labels_all, predicted_all = torch.cat(labels_seen), torch.cat(predicted)
+        if self.dist.enabled:  # the whole split's metrics, from every rank's items
+            parts = all_gather_objects((labels_all, predicted_all))
+            labels_all, predicted_all = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        return classification_metrics(labels_all.numpy(), predicted_all.numpy(), total_loss / max(len(labels_all), 1))
+
+    def _evaluate(self, split: str, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`run_inference` over this rank's items of ``split``, gathered into the whole split
+        (in its order) when several ranks share it. The plain module runs, not the DDP wrapper,
+        whose forward is a collective that ranks with different item counts would not match."""
+        labels, logits = run_inference(
+            self.network, loader, lambda images, index: self.data.prepare(split, images, index, False), self.device
+        )
+        return gather_split(labels, logits, len(getattr(self.data, split)))
 
     # -- how long the run takes --------------------------------------------------------------------
 
@@ -608,7 +677,7 @@ class Trainer:
         )
 
     def _open_tensorboard(self):
-        if not self.config.run.tensorboard:
+        if not (self.config.run.tensorboard and self.dist.is_main):
             return None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -642,7 +711,8 @@ class Trainer:
             KeyboardInterrupt: re-raised after logging; the checkpoint of the last finished epoch
                 is kept, and ``run.resume=true`` continues from it.
         """
-        self.model_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.model_dir.mkdir(parents=True, exist_ok=True)
         with runtime_settings(self.config.train.deterministic, self.config.train.threads):
             self._resume()
             self._writer = self._open_tensorboard()
@@ -651,7 +721,10 @@ class Trainer:
                     self._train_epoch()
                     self._checkpoint()
             except KeyboardInterrupt:
-                write_json({"status": "interrupted", "epochs_finished": self.epoch}, self.model_dir / "summary.json")
+                if self.dist.is_main:
+                    write_json(
+                        {"status": "interrupted", "epochs_finished": self.epoch}, self.model_dir / "summary.json"
+                    )
                 log.warning(
                     "%s: interrupted during epoch %d; %s holds epoch %d; continue with run.resume=true",
                     self.model_name, self.epoch + 1, self.model_dir / CHECKPOINT_NAME, self.epoch,
@@ -661,10 +734,7 @@ class Trainer:
                 if self._writer is not None:
                     self._writer.close()
             self._restore_best()
-            labels, logits = run_inference(
-                self.network, self.loaders["test"], lambda images, index: self.data.prepare("test", images, index, False),
-                self.device,
-            )
+            labels, logits = self._evaluate("test", self.loaders["test"])
         return self._finish(labels, logits)
 
     def _finish(self, labels: torch.Tensor, logits: torch.Tensor) -> FitResult:
@@ -676,10 +746,11 @@ class Trainer:
             labels.numpy(), predictions.numpy(), probabilities.numpy() if labels.numel() else None,
             classes if len(classes) == self.data.n_classes else None,
         )
-        np.savez(
-            self.model_dir / "test_predictions.npz", labels=labels.numpy(), predictions=predictions.numpy(),
-            probabilities=probabilities.numpy(),
-        )
+        if self.dist.is_main:
+            np.savez(
+                self.model_dir / "test_predictions.npz", labels=labels.numpy(), predictions=predictions.numpy(),
+                probabilities=probabilities.numpy(),
+            )
         if self.monitor is not None:
             self.diagnostics = list(self.monitor.warnings(self.history))
             for warning in self.diagnostics:
@@ -694,6 +765,8 @@ class Trainer:
             samples_per_s=round(len(self.history) * len(self.data.train) / max(seconds, 1e-9), 1),
             sim_method=sim_method, diagnostics=self.diagnostics, history=self.history,
         )
+        if not self.dist.is_main:  # the same result on every rank; rank 0 writes it
+            return result
         weights = {
             "format": MODEL_FORMAT,
             "model_name": self.model_name,
