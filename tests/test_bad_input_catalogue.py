@@ -300,12 +300,8 @@ CLI_CASES = [
     Cli("data-convert-hostile", "data convert-wm811k {pkl_hostile} {out}/w.npz"),
     Cli("data-convert-truncated", "data convert-wm811k {xz_trunc} {out}/w.npz"),
     Cli("data-convert-not-a-frame", "data convert-wm811k {pkl_list} {out}/w.npz"),
-    Cli("data-convert-dst-under-file", "data convert-wm811k {pkl_good} {afile}/w.npz",
-        xfail=NOT_MINE + "convert_wm811k does not check its destination: FileExistsError traceback "
-                         "(hqnn/data/wm811k.py)"),
-    Cli("data-convert-dst-is-folder", "data convert-wm811k {pkl_good} {out}",
-        xfail=NOT_MINE + "convert_wm811k given a folder writes <folder>.npz beside it and exits 0 "
-                         "(hqnn/data/wm811k.py)"),
+    Cli("data-convert-dst-under-file", "data convert-wm811k {pkl_good} {afile}/w.npz"),
+    Cli("data-convert-dst-is-folder", "data convert-wm811k {pkl_good} {out}"),
     # train: the config
     Cli("train-unknown-preset", "train nosuch"),
     Cli("train-missing-yaml", "train {missing}.yaml"),
@@ -362,8 +358,7 @@ CLI_CASES = [
     Cli("train-model-args-not-mapping", TRAIN + " model.args=[1,2]"),
     Cli("train-image-too-small", TRAIN + " data.image_size=4"),
     Cli("train-pretrained-not-resnet", TRAIN + " model.pretrained={garbage}"),
-    Cli("train-pretrained-corrupt", TRAIN + " model.name=resnet18_small train.compare=false model.pretrained={garbage}",
-        xfail=NOT_MINE + "torch's multi-line message passed through by load_torchvision_weights (hqnn/models)"),
+    Cli("train-pretrained-corrupt", TRAIN + " model.name=resnet18_small train.compare=false model.pretrained={garbage}"),
     Cli("train-pretrained-missing", TRAIN + " model.name=resnet18_small train.compare=false model.pretrained={missing}"),
     # train: the data
     Cli("train-mnist-missing", TRAIN + " data.name=mnist data.path={missing}"),
@@ -383,12 +378,9 @@ CLI_CASES = [
     Cli("train-resume-config-differs", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_differs optim.lr=0.5"),
     Cli("train-resume-truncated-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_trunc"),
     Cli("train-resume-corrupt-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_corrupt"),
-    Cli("train-resume-hostile-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_hostile",
-        xfail=NOT_MINE + "torch's multi-line message passed through by load_checkpoint (hqnn/train/checkpoint.py)"),
+    Cli("train-resume-hostile-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_hostile"),
     Cli("train-resume-empty-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_empty"),
-    Cli("train-resume-wrong-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_wrong",
-        xfail=NOT_MINE + "a well-formed checkpoint without the trainer's keys: KeyError in Trainer._resume "
-                         "(hqnn/train/trainer.py)"),
+    Cli("train-resume-wrong-checkpoint", TRAIN + " run.resume=true run.out_dir={runs} run.name=resume_wrong"),
     # export
     Cli("export-unknown-recipe", "export qasm --recipe nope"),
     Cli("export-bad-version", "export qasm --recipe rezk_qnn --version 4"),
@@ -411,6 +403,11 @@ CLI_CASES = [
     Cli("export-model-hostile", "export qasm --model {pt_hostile}"),
     Cli("export-model-wrong-content", "export qasm --model {pt_wrong}"),
     Cli("export-model-unknown-layer", "export qasm --model {model} --layer nope", needs="trained"),
+    Cli("export-model-input-nan", "export qasm --model {model} --input=nan,0,0,0", needs="trained"),
+    Cli("export-model-input-count", "export qasm --model {model} --input=0.1", needs="trained"),
+    Cli("export-model-and-weights", "export qasm --model {model} --weights {pt_wrong}", needs="trained"),
+    Cli("export-model-output-under-file", "export qasm --model {model} -o {afile}/m.qasm", needs="trained"),
+    Cli("export-model-and-recipe", "export qasm --model {model} --recipe rezk_qnn", needs="trained"),
     # bench
     Cli("bench-no-suite", "bench"),
     Cli("bench-threads-zero", "bench circuits --json {out}/b.json --threads 0"),
@@ -475,6 +472,10 @@ CLI_CASES = [
     Cli("predict-top-k-zero", "predict {model} {npy_nan} --top-k 0", needs="trained"),
     Cli("predict-json-under-file", "predict {model} {mnist_trunc} --json {afile}/p.json", needs="trained"),
     Cli("predict-cuda-missing", "predict {model} {npy_nan} --device cuda", needs="trained"),
+    Cli("predict-csv-under-file", "predict {model} {mnist_trunc} --csv {afile}/p.csv", needs="trained"),
+    Cli("predict-top-k-negative", "predict {model} {npy_nan} --top-k -2", needs="trained"),
+    Cli("evaluate-json-is-folder", "evaluate {model} --json {dir}", needs="trained"),
+    Cli("evaluate-run-folder-hostile", "evaluate {runs}/resume_hostile"),
 ]
 _KNOWN_COMMANDS: set[str] | None = None
 
@@ -624,7 +625,6 @@ def _image_dataset(images, labels, classes=("a", "b")):
 
 
 NAN, INF = float("nan"), float("inf")
-_REGISTRY = "hqnn/models/_registry.py"
 
 LIB_CASES = [
     # circuit builder
@@ -671,8 +671,7 @@ LIB_CASES = [
     Lib("layer-inf-input", lambda p: _layer(torch.full((1, 2), -INF)), ValueRangeError),
     Lib("layer-unknown-diff-method", lambda p: _quantum_layer(diff_method="magic"), ConfigError),
     Lib("layer-unknown-init", lambda p: _quantum_layer(init="magic"), HQNNError),
-    Lib("layer-not-a-circuit", lambda p: _quantum_layer(circuit="rezk"), HQNNError,
-        xfail=NOT_MINE + "QuantumLayer raises TypeError for a non-Circuit (hqnn/qnn/layer.py)"),
+    Lib("layer-not-a-circuit", lambda p: _quantum_layer(circuit="rezk"), ConfigError, "got str"),
     Lib("layer-negative-shots", lambda p: _quantum_layer(shots=-5)(torch.zeros(1, 2)), HQNNError),
     # classical layers
     Lib("layers-spike-encode-range", lambda p: _spiking().weighted_phase_encode(torch.full((2, 3), 2.0), 4),
@@ -680,8 +679,7 @@ LIB_CASES = [
     Lib("layers-spike-encode-negative", lambda p: _spiking().weighted_phase_encode(-torch.ones(2), 4),
         ValueRangeError),
     Lib("layers-spike-encode-nan", lambda p: _spiking().weighted_phase_encode(torch.full((2,), NAN), 4),
-        ValueRangeError, xfail=NOT_MINE + "weighted_phase_encode lets NaN through its range check "
-                                          "(min/max comparisons with NaN are false; hqnn/layers/spiking.py)"),
+        ValueRangeError, "nan"),
     Lib("layers-spike-encode-steps", lambda p: _spiking().weighted_phase_encode(torch.zeros(2), 0), ConfigError),
     Lib("layers-spike-encoder-bits", lambda p: _spiking().WeightedPhaseEncoder(4, bits=0), ConfigError),
     Lib("layers-attention-kind", lambda p: _layers("attention").make_attention("self", 4), ConfigError, "'self'"),
@@ -710,12 +708,9 @@ LIB_CASES = [
     Lib("model-unknown", lambda p: _model("resnet9000"), ConfigError, "unknown model"),
     Lib("model-unknown-argument", lambda p: _model("cnn_qnn", foo=1), ConfigError),
     Lib("model-image-too-small", lambda p: _model("cnn_qnn", img_size=3), ConfigError),
-    Lib("model-negative-classes", lambda p: _model("cnn_qnn", num_classes=-3), HQNNError,
-        xfail=NOT_MINE + "create_model passes num_classes=-3 to torch (RuntimeError), " + _REGISTRY),
-    Lib("model-zero-classes", lambda p: _model("cnn_qnn", num_classes=0), HQNNError,
-        xfail=NOT_MINE + "create_model builds a model with 0 classes, " + _REGISTRY),
-    Lib("model-zero-channels", lambda p: _model("cnn_qnn", in_chans=0), HQNNError,
-        xfail=NOT_MINE + "create_model builds a model with 0 input channels, " + _REGISTRY),
+    Lib("model-negative-classes", lambda p: _model("cnn_qnn", num_classes=-3), ConfigError, "num_classes"),
+    Lib("model-zero-classes", lambda p: _model("cnn_qnn", num_classes=0), ConfigError, "num_classes"),
+    Lib("model-zero-channels", lambda p: _model("cnn_qnn", in_chans=0), ConfigError, "in_chans"),
     # datasets
     Lib("data-unknown-dataset", lambda p: _load("imagenet", None), DataError),
     Lib("data-no-path", lambda p: _load("mnist", None), DataError, "path"),
@@ -780,8 +775,7 @@ LIB_CASES = [
     Lib("checkpoint-empty", lambda p: _checkpoint(p["empty"]), ConfigError),
     Lib("checkpoint-truncated", lambda p: _checkpoint(p["pt_trunc"]), ConfigError),
     Lib("checkpoint-corrupt", lambda p: _checkpoint(p["pt_corrupt"]), ConfigError),
-    Lib("checkpoint-hostile", lambda p: _checkpoint(p["pt_hostile"]), ConfigError,
-        xfail=NOT_MINE + "torch's multi-line message passed through by load_checkpoint (hqnn/train/checkpoint.py)"),
+    Lib("checkpoint-hostile", lambda p: _checkpoint(p["pt_hostile"]), ConfigError),
     Lib("checkpoint-text", lambda p: _checkpoint(p["text"]), ConfigError),
     # the trainer's inputs
     Lib("device-cuda-missing", lambda p: _device("cuda"), ConfigError,

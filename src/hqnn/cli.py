@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except HQNNError as exc:
-        print(f"hqnn {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, even when a library's message spans several
+        print(f"hqnn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"hqnn {args.command}: interrupted", file=sys.stderr)

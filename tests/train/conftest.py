@@ -1,4 +1,4 @@
-"""A tiny, fast configuration of the default preset for training tests."""
+"""A tiny, fast configuration of the published blog model on digits for training tests."""
 
 import pytest
 
@@ -14,6 +14,6 @@ def tiny_config(tmp_path):
             "epochs=2", "data.limit=48", "data.image_size=12", "batch_size=16", "compare=false",
             "threads=1", "run.progress=false", f"run.out_dir={tmp_path / 'runs'}", "run.name=tiny",
         ]
-        return load_config("digits_cnn_qnn", [*base, *overrides])
+        return load_config("digits_cnn_qnn_faithful", [*base, *overrides])
 
     return make

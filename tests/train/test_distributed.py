@@ -76,7 +76,7 @@ def _torchrun(tmp: Path, out: Path, name: str, *extra: str, pause: bool = False)
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(wrapper),
         "train", "digits_cnn_qnn", *OVERRIDES, f"run.out_dir={out / 'runs'}", f"run.name={name}", *extra,
     ]
-    env = {**os.environ, "HQNN_TEST_EVENTS": str(events), "HQNN_TEST_PAUSE": "1" if pause else "0", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HQNN_TEST_EVENTS": str(events), "HQNN_TEST_PAUSE": str(int(pause)), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -88,7 +88,7 @@ def _finish(process: subprocess.Popen) -> None:
 def _results(run_dir: Path):
     model_dir = run_dir / "cnn_qnn"
     rows = json.loads((model_dir / "metrics.json").read_text())
-    rows = [{k: v for k, v in row.items() if not k.endswith(TIMING_KEYS)} for row in rows]
+    rows = [_untimed(row) for row in rows]
     summary = json.loads((model_dir / "summary.json").read_text())
     weights = torch.load(model_dir / "model.pt", map_location="cpu", weights_only=True)["state_dict"]
     predictions = np.load(model_dir / "test_predictions.npz")
@@ -132,7 +132,9 @@ def test_torchrun_two_ranks_equals_one_process(ddp_run, tmp_path):
             if key.startswith("head.1.") and key != "head.1.grad_norm":  # forward statistics: rank 0's items
                 continue
             expected = one_row[key]
-            assert value == (pytest.approx(expected, rel=1e-4, abs=1e-5) if isinstance(expected, float) else expected), key
+            if isinstance(expected, float):
+                expected = pytest.approx(expected, rel=1e-4, abs=1e-5)
+            assert value == expected, key
     for key, value in one_summary["test"].items():
         assert summary["test"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
 
@@ -180,7 +182,8 @@ def test_rank_shares_together_are_the_one_process_batches():
 def test_evaluation_shards_cover_the_split_once(tiny_config):
     config = tiny_config("data.limit=11")
     data = build_data(config.data, config.run.out_dir, progress=False)
-    seen = [[int(i) for _, _, index in make_loader(data.val, 4, False, rank=r, world_size=3) for i in index] for r in range(3)]
+    loaders = [make_loader(data.val, 4, False, rank=r, world_size=3) for r in range(3)]
+    seen = [[int(i) for _, _, index in loader for i in index] for loader in loaders]
     assert seen == [list(range(r, 11, 3)) for r in range(3)]  # rank r: items r, r + 3, ... (gather_split's layout)
     images, labels, index = next(iter(make_loader(data.train, 16, True, torch.Generator(), rank=0, world_size=1)))
     assert images.shape[0] == labels.shape[0] == index.shape[0] == 11
@@ -240,11 +243,15 @@ def _square_and_threads(k: int) -> tuple[int, int]:
     return k * k, torch.get_num_threads()
 
 
+def _untimed(row: dict) -> dict:
+    return {k: v for k, v in row.items() if not k.endswith(TIMING_KEYS)}
+
+
 def _study_numbers(result) -> tuple:
     """Every number of a study but the timings."""
     runs = {
         arm: [
-            (run.seed, run.test, run.best_epoch, [{k: v for k, v in row.items() if not k.endswith(TIMING_KEYS)} for row in run.history])
+            (run.seed, run.test, run.best_epoch, [_untimed(row) for row in run.history])
             for run in arm_result.runs
         ]
         for arm, arm_result in result.arms.items()
@@ -269,6 +276,131 @@ def test_study_workers_and_shards_give_the_sequential_numbers(tiny_config, tmp_p
     shutil.copytree(tmp_path / "shard1" / "runs", tmp_path / "shard0" / "runs", dirs_exist_ok=True)
     trained = {p: p.stat().st_mtime_ns for p in (tmp_path / "shard0" / "runs").rglob("model.pt")}
     assert len(trained) == 4
-    merged = run_study(replace(config, run=replace(config.run, resume=True)), 2, arms, tmp_path / "shard0", report=False)
+    resumed = replace(config, run=replace(config.run, resume=True))
+    merged = run_study(resumed, 2, arms, tmp_path / "shard0", report=False)
     assert _study_numbers(merged) == _study_numbers(sequential)
     assert {p: p.stat().st_mtime_ns for p in trained} == trained  # the merge trained nothing again
+
+
+_STUDY_OVERRIDES = [
+    "model.name=cnn_qnn", "model.twin=cnn_qnn_classical", "epochs=1", "data.limit=33", "data.image_size=12",
+    "batch_size=16", "train.threads=1", "run.progress=false", "run.tensorboard=false",
+]
+
+
+def _study_json_numbers(study: dict) -> dict:
+    """study.json's per-seed scores and comparisons (no timings, paths or machine)."""
+    arms = {name: {k: v for k, v in arm["per_seed"].items() if k not in TIMING_KEYS + ("seconds_per_epoch",)}
+            for name, arm in study["arms"].items()}
+    return {"arms": arms, "comparisons": study["comparisons"]}
+
+
+def test_compare_under_torchrun_equals_one_process(tmp_path):
+    """``hqnn compare`` in 2 ranks: one study directory, one study.json, its numbers those of the
+    one-process study; and --workers above 1 is refused under torchrun before anything trains."""
+    from hqnn.train.presets import load_config
+    from hqnn.train.study import run_study
+
+    common = [*_STUDY_OVERRIDES, f"run.out_dir={tmp_path / 'runs'}"]
+    argv = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "hqnn.cli",
+        "compare", "digits_cnn_qnn", "--seeds", "1", "--arms", "hybrid,twin", "--out", str(tmp_path / "ddp"), *common,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("report:") == 1  # rank 0 alone prints
+    ddp = json.loads((tmp_path / "ddp" / "study.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "runs"]  # no second study directory
+
+    one = run_study(load_config("digits_cnn_qnn", common), 1, ("hybrid", "twin"), tmp_path / "one", report=False)
+    expected = json.loads((one.study_dir / "study.json").read_text())
+    got, want = _study_json_numbers(ddp), _study_json_numbers(expected)
+    assert got.keys() == want.keys() and got["arms"].keys() == {"hybrid", "twin"}
+    for arm in want["arms"]:
+        for metric in ("accuracy", "f1", "balanced_accuracy"):
+            np.testing.assert_allclose(got["arms"][arm][metric], want["arms"][arm][metric], atol=1e-5)
+        assert got["arms"][arm]["confusion"] == want["arms"][arm]["confusion"]
+        np.testing.assert_allclose(got["arms"][arm]["per_class_f1"], want["arms"][arm]["per_class_f1"], atol=1e-5)
+    for name, comparison in want["comparisons"].items():
+        assert got["comparisons"][name]["difference"] == pytest.approx(comparison["difference"], abs=1e-5)
+
+    refused = subprocess.run([*argv[:-len(common)], "--workers", "2", *common], env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert refused.returncode != 0 and "does not apply under torchrun" in refused.stderr
+
+
+def test_quantum_channel_shares_joined_equal_the_unsplit_descriptors(tmp_path):
+    """data.quantum_channels under torchrun: each rank computes a strided share; the shares joined
+    (here two simulated ranks, 7 images: uneven shares) are the one-process descriptors, and the
+    cache file written from them is the one a one-process run writes and reads."""
+    from hqnn.data.quantum_features import (
+        cached_quantum_descriptors, descriptor_share, join_shares, quantum_cache_file, quantum_descriptors,
+    )
+    from hqnn.exceptions import ShapeError
+
+    images = torch.randint(0, 256, (7, 3, 10, 10), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    whole = quantum_descriptors(images, "texture", progress=False)
+    shares = [descriptor_share(images, rank, 2, "texture", progress=False) for rank in range(2)]
+    assert [len(share) for share in shares] == [4, 3]
+    np.testing.assert_array_equal(shares[1], whole[1::2])
+    np.testing.assert_array_equal(join_shares(shares), whole)
+    with pytest.raises(ShapeError, match="strided split"):
+        join_shares(shares[::-1])
+
+    calls = []
+    joined = cached_quantum_descriptors(
+        images, tmp_path, "toy", "train", "texture", progress=False,
+        compute=lambda all_images: calls.append(len(all_images)) or join_shares(shares),
+    )
+    assert calls == [7] and quantum_cache_file(images, tmp_path, "toy", "train", "texture").is_file()
+    np.testing.assert_array_equal(joined, whole)
+    again = cached_quantum_descriptors(images, tmp_path, "toy", "train", "texture", progress=False, compute=calls.append)
+    assert calls == [7]  # read from the cache the shares wrote
+    np.testing.assert_array_equal(again, whole)
+    with pytest.raises(ShapeError, match=r"\(7, 4\)"):
+        cached_quantum_descriptors(images, tmp_path, "toy", "val", "texture", progress=False, compute=lambda x: whole[:3])
+
+
+_QUANTUM_RANKS = r"""
+import os, sys
+from pathlib import Path
+import numpy as np, torch
+from torch import distributed as dist
+
+def rank_main(rank, port, tmp):
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    from hqnn.train.loaders import _quantum_channel
+    images = torch.randint(0, 256, (9, 3, 10, 10), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    computed = _quantum_channel(images, Path(tmp) / "cache", "toy", "train", "edge", False)
+    read = _quantum_channel(images, Path(tmp) / "cache", "toy", "train", "edge", False)  # rank 0 reads, sends
+    np.save(Path(tmp) / f"rank{rank}.npy", np.stack([computed, read]))
+    dist.destroy_process_group()
+
+if __name__ == "__main__":
+    torch.multiprocessing.spawn(rank_main, args=(sys.argv[1], sys.argv[2]), nprocs=2)
+"""
+
+
+def test_quantum_channel_under_two_ranks_writes_one_cache(tmp_path):
+    import socket
+
+    from hqnn.data.quantum_features import quantum_descriptors
+
+    script = tmp_path / "ranks.py"
+    script.write_text(_QUANTUM_RANKS)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script), port, str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    images = torch.randint(0, 256, (9, 3, 10, 10), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    whole = quantum_descriptors(images, "edge", progress=False)
+    for rank in range(2):
+        computed, read = np.load(tmp_path / f"rank{rank}.npy")
+        np.testing.assert_array_equal(computed, whole)
+        np.testing.assert_array_equal(read, whole)
+    assert [p.suffixes for p in (tmp_path / "cache").iterdir()] == [[".npz"]]  # one file, no .partial left

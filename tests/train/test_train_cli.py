@@ -10,14 +10,14 @@ TINY = ["epochs=1", "data.limit=40", "data.image_size=12", "batch_size=16", "thr
 def test_train_preset_with_overrides(tmp_path, capsys):
     assert main(["train", "digits_cnn_qnn", *TINY, f"run.out_dir={tmp_path}"]) == 0
     out = capsys.readouterr().out
-    assert "cnn_qnn_classical" in out and "run directory:" in out
+    assert "cnn_qnn_plus_classical" in out and "run directory:" in out
     comparison = json.loads((tmp_path / "digits_cnn_qnn" / "comparison.json").read_text())
-    assert [c["model_name"] for c in comparison] == ["cnn_qnn", "cnn_qnn_classical"]
+    assert [c["model_name"] for c in comparison] == ["cnn_qnn_plus", "cnn_qnn_plus_classical"]
 
 
 def test_train_bare_overrides_use_default_preset(tmp_path):
     assert main(["train", *TINY, "compare=false", f"run.out_dir={tmp_path}"]) == 0
-    assert (tmp_path / "digits_cnn_qnn" / "cnn_qnn" / "summary.json").is_file()
+    assert (tmp_path / "digits_cnn_qnn" / "cnn_qnn_plus" / "summary.json").is_file()
 
 
 def test_bad_key_returns_2_with_valid_keys(capsys):
@@ -41,6 +41,8 @@ def test_list_and_show(capsys):
 
 
 def test_demo_runs_and_prints_table(tmp_path, capsys):
-    assert main(["demo", "--epochs", "1", "--out-dir", str(tmp_path)]) == 0
+    assert main(["demo", "--epochs", "1", "--seeds", "1", "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "test acc" in out and "cnn_qnn_classical" in out
+    assert "test acc" in out and "cnn_qnn_plus_classical" in out
+    assert "hybrid − twin macro-F1" in out and "report: " in out
+    assert (tmp_path / "digits_cnn_qnn-study" / "report.html").is_file()

@@ -7,7 +7,10 @@ map them to N expectation values each, and :func:`vec_to_map` turns those into a
 
 Descriptors are cached as ``.npz`` (no pickle) under a sha256 key of the dataset identity (name,
 split, size, a hash of the image bytes), the circuit structure and the settings; a run with the
-same key reads the file, and any change gives a new key and a fresh computation.
+same key reads the file, and any change gives a new key and a fresh computation. The descriptors
+of an image depend on that image alone, so several processes may each compute a strided share
+(:func:`descriptor_share`) and :func:`join_shares` puts them back in order; ``compute=`` of
+:func:`cached_quantum_descriptors` lets the caller (torchrun's ranks) do so.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 import zipfile
 
@@ -26,7 +30,16 @@ import torch
 from hqnn.data.resample import pil_grayscale, pil_resize
 from hqnn.exceptions import ConfigError, DataError, ShapeError
 
-__all__ = ["extract_qubit_inputs", "quantum_descriptors", "cached_quantum_descriptors", "vec_to_map", "FEATURE_MAPS"]
+__all__ = [
+    "extract_qubit_inputs",
+    "quantum_descriptors",
+    "descriptor_share",
+    "join_shares",
+    "quantum_cache_file",
+    "cached_quantum_descriptors",
+    "vec_to_map",
+    "FEATURE_MAPS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +124,36 @@ def quantum_descriptors(
     return out
 
 
+def descriptor_share(images: torch.Tensor, rank: int, world_size: int, kind: str = "edge", **options) -> np.ndarray:
+    """Share ``rank`` of ``world_size``: :func:`quantum_descriptors` of images ``rank, rank + W, ...``
+    (``options`` as :func:`quantum_descriptors`'s keywords)."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ConfigError(f"a descriptor share needs 0 <= rank < world_size; got rank {rank} of {world_size}")
+    return quantum_descriptors(images[rank::world_size], kind, **options)
+
+
+def join_shares(shares: Sequence[np.ndarray]) -> np.ndarray:
+    """The shares of :func:`descriptor_share` for ranks ``0 .. W - 1``, in rank order, put back in
+    the images' order: image ``i`` is row ``i // W`` of share ``i % W``.
+
+    Raises:
+        ShapeError: shares whose lengths are not those of a strided split, or of different widths.
+    """
+    world = len(shares)
+    total = sum(len(share) for share in shares)
+    widths = {share.shape[1:] for share in shares}
+    expected = [len(range(rank, total, world)) for rank in range(world)]
+    if not world or len(widths) != 1 or [len(share) for share in shares] != expected:
+        raise ShapeError(
+            f"descriptor shares must hold {expected} rows of one width (a strided split of {total} images); "
+            f"got shapes {[tuple(share.shape) for share in shares]}"
+        )
+    out = np.empty((total, *widths.pop()), dtype=shares[0].dtype)
+    for rank, share in enumerate(shares):
+        out[rank::world] = share
+    return out
+
+
 def _cache_key(images: torch.Tensor, dataset: str, split: str, kind: str, settings: dict) -> str:
     circuit = _feature_circuit(kind, settings["n_qubits"], settings["depth"])
     identity = {
@@ -126,6 +169,20 @@ def _cache_key(images: torch.Tensor, dataset: str, split: str, kind: str, settin
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+def _cache_place(images, cache_dir, dataset, split, kind, n_qubits, depth, image_size) -> tuple[Path, str]:
+    settings = {"n_qubits": n_qubits, "depth": depth, "image_size": image_size}
+    key = _cache_key(images, dataset, split, kind, settings)
+    return Path(cache_dir) / f"{dataset}_{split}_q_{kind}_{key[:16]}.npz", key
+
+
+def quantum_cache_file(
+    images: torch.Tensor, cache_dir, dataset: str, split: str, kind: str = "edge", n_qubits: int = 4, depth: int = 1,
+    image_size: int = 28,
+) -> Path:
+    """The cache file :func:`cached_quantum_descriptors` reads or writes for these arguments."""
+    return _cache_place(images, cache_dir, dataset, split, kind, n_qubits, depth, image_size)[0]
+
+
 def cached_quantum_descriptors(
     images: torch.Tensor,
     cache_dir,
@@ -137,6 +194,7 @@ def cached_quantum_descriptors(
     image_size: int = 28,
     batch_size: int = 4096,
     progress: bool = True,
+    compute: Callable[[torch.Tensor], np.ndarray] | None = None,
 ) -> np.ndarray:
     """:func:`quantum_descriptors`, read from ``cache_dir`` when computed before with the same key.
 
@@ -145,16 +203,18 @@ def cached_quantum_descriptors(
         cache_dir: folder for the ``.npz`` cache files.
         dataset: dataset name (part of the key).
         split: split name (part of the key).
+        compute: on a cache miss, ``compute(images)`` gives the (N, n_qubits) descriptors instead of
+            :func:`quantum_descriptors` (e.g. each rank's :func:`descriptor_share` gathered and
+            :func:`join_shares`); it must compute what :func:`quantum_descriptors` would.
 
     Returns:
         (N, n_qubits) float32.
 
     Raises:
         DataError: a cache file exists under the key but is unreadable or has the wrong shape.
+        ShapeError: ``compute`` returned another shape than (N, n_qubits).
     """
-    settings = {"n_qubits": n_qubits, "depth": depth, "image_size": image_size}
-    key = _cache_key(images, dataset, split, kind, settings)
-    path = Path(cache_dir) / f"{dataset}_{split}_q_{kind}_{key[:16]}.npz"
+    path, key = _cache_place(images, cache_dir, dataset, split, kind, n_qubits, depth, image_size)
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as stored:
@@ -165,7 +225,12 @@ def cached_quantum_descriptors(
             log.info("read quantum %s descriptors from %s", kind, path)
             return qvec
         raise DataError(f"{path}: cache does not match its key or shape {qvec.shape}; delete it to recompute")
-    qvec = quantum_descriptors(images, kind, n_qubits, depth, image_size, batch_size, progress)
+    if compute is None:
+        qvec = quantum_descriptors(images, kind, n_qubits, depth, image_size, batch_size, progress)
+    else:
+        qvec = np.asarray(compute(images), dtype=np.float32)
+        if qvec.shape != (images.shape[0], n_qubits):
+            raise ShapeError(f"compute must give ({images.shape[0]}, {n_qubits}) descriptors; got {qvec.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.npz")  # an interrupted write never leaves a broken cache
     np.savez(partial, qvec=qvec, key=np.array(key))

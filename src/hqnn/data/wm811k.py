@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -150,12 +151,21 @@ def convert_wm811k(src, dst) -> Path:
         The path written.
 
     Raises:
-        DataError: as :func:`load_wm811k`.
+        DataError: as :func:`load_wm811k`; also when ``dst`` is a folder, lies under a file, or cannot
+            be written.
     """
-    wafers = _read_pickle(_resolve_file(src))
     dst = Path(dst)
+    if dst.is_dir():
+        raise DataError(f"convert-wm811k: the destination must be a .npz file name; got the folder {dst} "
+                        f"(use e.g. {dst / 'LSWMD.npz'})")
     if dst.suffix != ".npz":
         dst = dst.with_name(dst.name + ".npz")
+    if dst.is_dir():
+        raise DataError(f"convert-wm811k: the destination {dst} is a folder; expected a .npz file name")
+    blocker = next((parent for parent in dst.parents if parent.exists() and not parent.is_dir()), None)
+    if blocker is not None:
+        raise DataError(f"convert-wm811k: cannot write {dst}: {blocker} is a file, expected a folder")
+    wafers = _read_pickle(_resolve_file(src))
     arrays = {
         "format_version": np.array(_NPZ_VERSION),
         "maps": np.concatenate([m.ravel() for m in wafers.maps]) if wafers.maps else np.zeros(0, np.uint8),
@@ -166,8 +176,11 @@ def convert_wm811k(src, dst) -> Path:
     }
     if wafers.split_tags is not None:
         arrays["split_tags"] = wafers.split_tags.astype(str)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(dst, **arrays)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(dst, **arrays)
+    except OSError as exc:
+        raise DataError(f"convert-wm811k: cannot write {dst}: {type(exc).__name__}: {exc.strerror or exc}") from exc
     return dst
 
 
@@ -241,7 +254,8 @@ def _read_npz(file: Path) -> WaferMapSet:
     try:
         with np.load(file, allow_pickle=False) as archive:
             content = {key: archive[key] for key in archive.files}
-    except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, zlib.error, NotImplementedError, KeyError) as exc:
+        # zlib.error: a damaged compressed member; NotImplementedError: an unknown compression method
         raise DataError(f"{file}: not a readable .npz ({type(exc).__name__}: {exc})") from exc
     missing = {"format_version", "maps", "shapes", "labels", "die_size", "classes"} - set(content)
     if missing:

@@ -43,7 +43,7 @@ def weighted_phase_encode(x: torch.Tensor, time_steps: int, bits: int = 8) -> to
 
     Raises:
         ConfigError: if ``time_steps`` or ``bits`` is not positive.
-        ValueRangeError: if ``x`` leaves ``[0, 1 - 2**-bits]``.
+        ValueRangeError: if ``x`` leaves ``[0, 1 - 2**-bits]`` or holds NaN.
 
     Example:
         >>> weighted_phase_encode(torch.tensor([0.75]), 3).flatten().tolist()
@@ -52,8 +52,8 @@ def weighted_phase_encode(x: torch.Tensor, time_steps: int, bits: int = 8) -> to
     if time_steps < 1 or bits < 1:
         raise ConfigError(f"time_steps and bits must be positive; got {time_steps} and {bits}")
     top = 1.0 - 2.0**-bits
-    low, high = float(x.min()), float(x.max())
-    if low < 0.0 or high > top:
+    low, high = float(x.min()), float(x.max())  # torch's min/max propagate NaN
+    if not (low >= 0.0 and high <= top):  # written so that NaN fails it too
         raise ValueRangeError(
             f"weighted-phase encoding needs inputs in [0, {top}] (1 - 2**-{bits}); got [{low:.6g}, {high:.6g}]"
         )

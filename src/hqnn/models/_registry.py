@@ -110,14 +110,24 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
         the model, in training mode.
 
     Raises:
-        ConfigError: for an unknown name or an argument the builder does not take.
+        ConfigError: for an unknown name, an argument the builder does not take, or a
+            ``num_classes``/``in_chans`` that is not an integer >= 1.
 
     Example:
         >>> model = create_model("spanet", num_classes=9, in_chans=1)
     """
     entry = get_model_entry(name)
     _check_arguments(name, entry.builder, overrides)
-    return entry.builder(**{**entry.defaults, **overrides})
+    kwargs = {**entry.defaults, **overrides}
+    for key in _POSITIVE_INTS:
+        value = kwargs.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"model {name!r}: {key} must be an integer >= 1; got {value!r}")
+    return entry.builder(**kwargs)
+
+
+# builder arguments that must be whole numbers >= 1 when a model takes them
+_POSITIVE_INTS = ("num_classes", "in_chans")
 
 
 def _check_arguments(name: str, builder: Callable[..., nn.Module], kwargs: Mapping[str, Any]) -> None:

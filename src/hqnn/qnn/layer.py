@@ -12,7 +12,12 @@ from hqnn.sim.execute import run
 from hqnn.sim.gradients import DIFF_METHODS, execute
 from hqnn.sim.noise import NoiseModel
 
-__all__ = ["QuantumLayer"]
+__all__ = ["QuantumLayer", "NotACircuitError"]
+
+
+class NotACircuitError(ConfigError, TypeError):
+    """QuantumLayer was given something other than an hqnn Circuit (a ConfigError, and a TypeError
+    for callers that catch the latter)."""
 
 
 class QuantumLayer(nn.Module):
@@ -47,7 +52,7 @@ class QuantumLayer(nn.Module):
                  noise_model: NoiseModel | None = None, generator: torch.Generator | None = None):
         super().__init__()
         if not isinstance(circuit, Circuit):
-            raise TypeError(f"QuantumLayer needs an hqnn Circuit; got {type(circuit).__name__}")
+            raise NotACircuitError(f"QuantumLayer needs an hqnn Circuit; got {type(circuit).__name__}")
         if diff_method != "best" and diff_method not in DIFF_METHODS:
             raise ConfigError(f"unknown diff_method {diff_method!r}; valid: best, {', '.join(DIFF_METHODS)}")
         self.circuit = circuit

@@ -50,15 +50,59 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` onto the CPU (``weights_only``: no code runs).
 
     Raises:
-        ConfigError: the file is missing or unreadable.
+        ConfigError: the file is missing or unreadable, or holds no training state (a dict with the keys
+            the trainer reads back: epoch, phase_index, model, optimizer, scheduler, best, history, rng,
+            model_name, config).
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no checkpoint to resume from: {path} does not exist (run without run.resume=true)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
-        raise ConfigError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        detail = " ".join(str(exc).split())  # torch's messages span several lines: keep one
+        raise ConfigError(f"cannot read checkpoint {path}: {type(exc).__name__}: {detail}") from exc
+    _check_training_state(state, path)
+    return state
+
+
+# the keys the trainer reads back on resume, and the types their values must have
+_REQUIRED: dict[str, tuple[type, ...]] = {
+    "epoch": (int,),
+    "phase_index": (int,),
+    "model": (dict,),
+    "optimizer": (dict,),
+    "scheduler": (dict, type(None)),
+    "best": (dict, type(None)),
+    "history": (list,),
+    "rng": (dict,),
+    "model_name": (str,),
+    "config": (dict,),
+}
+
+
+def _check_training_state(state: Any, path: Path) -> None:
+    """Refuse a file that loads but is not a training state (another file, or a damaged one: torch
+    does not check the archive's CRC, so a flipped bit can turn the dict into a tuple)."""
+    prefix = f"checkpoint {path} is not an hqnn training checkpoint"
+    if not isinstance(state, dict):
+        raise ConfigError(f"{prefix}: expected a dict of training state, got {type(state).__name__}")
+    missing = [key for key in _REQUIRED if key not in state]
+    if missing:
+        present = ", ".join(map(str, list(state)[:12])) + (", ..." if len(state) > 12 else "")
+        raise ConfigError(f"{prefix}: missing {', '.join(missing)} (has {present or 'no keys'})")
+    for key, types in _REQUIRED.items():
+        value = state[key]
+        if types == (int,):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{prefix}: {key!r} should be an int >= 0, got {type(value).__name__} {value!r:.60}")
+        elif not isinstance(value, types):
+            expected = " or ".join("None" if t is type(None) else t.__name__ for t in types)
+            raise ConfigError(f"{prefix}: {key!r} should be {expected}, got {type(value).__name__} {value!r:.60}")
+    train = state["config"].get("train")
+    epochs = train.get("epochs") if isinstance(train, dict) else None
+    if not isinstance(epochs, int):  # the trainer compares it with train.epochs on resume
+        raise ConfigError(f"{prefix}: its config has no train.epochs (an int); got {epochs!r:.60}")
 
 
 def write_json(value: Any, path: str | Path) -> Path:

@@ -45,6 +45,10 @@ def train(preset: str, overrides: Sequence[str], show: bool = False) -> int:
         print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
         return 0
     result = run_experiment(config)
+    from hqnn.train.distributed import context
+
+    if not context().is_main:  # under torchrun every rank has the result; rank 0 prints it
+        return 0
     print(comparison_table(result.results))
     print(f"run directory: {result.run_dir}")
     return 0

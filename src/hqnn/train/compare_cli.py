@@ -71,6 +71,10 @@ def compare(
         result = run_study(load_config(preset, overrides), seeds, tuple(arms), out, workers=workers, shard=shard)
     finally:
         trainer_log.setLevel(previous)
+    from hqnn.train.distributed import context
+
+    if not context().is_main:  # under torchrun: rank 0 prints
+        return 0
     if result is None:
         print(f"shard {shard[0]}/{shard[1]} done; merge the shards' runs/ folders, then run without --shard plus run.resume=true")
         return 0

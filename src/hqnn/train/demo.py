@@ -4,8 +4,8 @@ Trains the default preset's hybrid (``digits_cnn_qnn``: the blog's CNN + 4-qubit
 twin and the same circuit without entanglement, each with 5 seeds on one split and one recipe, then
 prints the arms' scores, the verdict of each comparison with the hybrid (mean difference of test
 macro-F1 over seeds, its 95% interval, the paired t-test p-value) and the path of the HTML report.
-It is ``hqnn compare digits_cnn_qnn --seeds 5``: 15 trainings, about 80 s of CPU time in one thread
-(measured on the 2-core development machine).
+It is ``hqnn compare digits_cnn_qnn --seeds 5``: 15 trainings, 66-82 s of CPU time in one thread
+(two runs on the shared 2-core development machine).
 """
 
 from __future__ import annotations

@@ -79,7 +79,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"environment variable {name} must be an integer (as torchrun sets it); got {value!r}") from None
+        raise ConfigError(
+            f"environment variable {name} must be an integer (as torchrun sets it); got {value!r}"
+        ) from None
 
 
 def launched() -> bool:
@@ -264,8 +266,9 @@ def run_in_workers(
         pickle.dumps((function, list(tasks)))
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise ConfigError(f"run_in_workers needs a module-level function and picklable tasks: {exc}") from exc
-    context_ = torch.multiprocessing.get_context("spawn")
+    spawn = torch.multiprocessing.get_context("spawn")
     log.info("%d task(s) on %d worker process(es), %d thread(s) each", len(tasks), workers, threads)
-    with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context_, initializer=_start_worker, initargs=(threads,)) as pool:
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=spawn, initializer=_start_worker, initargs=(threads,))
+    with pool:
         futures = [pool.submit(function, *task) for task in tasks]
         return [future.result() for future in futures]

@@ -32,9 +32,10 @@ from hqnn.data import (
     train_pipeline,
     vec_to_map,
 )
-from hqnn.exceptions import ConfigError
+from hqnn.exceptions import ConfigError, DataError
 from hqnn.train.config import DataConfig
-from hqnn.train.distributed import main_first
+from hqnn.data.quantum_features import descriptor_share, join_shares, quantum_cache_file
+from hqnn.train.distributed import all_gather_objects, broadcast_object, context, main_first
 
 __all__ = ["DataBundle", "build_data", "build_transforms", "load_split", "make_loader", "RankBatches", "QUANTUM_CHANNEL_MAPS"]
 
@@ -182,6 +183,44 @@ def build_transforms(config: DataConfig, image_size: int) -> tuple[ImagePipeline
     return train, ImagePipeline(resize, normalization(config.normalize))
 
 
+def _quantum_channel(images: torch.Tensor, cache_dir: Path, dataset: str, split: str, kind: str, progress: bool) -> np.ndarray:
+    """:func:`cached_quantum_descriptors`; under torchrun rank 0 alone reads the cache (and sends
+    what it read), or on a miss every rank computes its strided share, the shares are gathered on
+    every rank and rank 0 writes the one cache file."""
+    ctx = context()
+    if not ctx.enabled:
+        return cached_quantum_descriptors(images, cache_dir, dataset, split, kind, progress=progress)
+    main = ctx.is_main
+    found: bool | DataError | None = None
+    if main:
+        try:
+            found = quantum_cache_file(images, cache_dir, dataset, split, kind).exists()
+        except ConfigError as exc:  # a setting no rank can compute with: raised on every rank
+            found = DataError(str(exc))
+    found = broadcast_object(found)
+    if isinstance(found, DataError):
+        raise found
+    if found:
+        value: np.ndarray | DataError | None = None
+        if main:
+            try:
+                value = cached_quantum_descriptors(images, cache_dir, dataset, split, kind, progress=progress)
+            except DataError as exc:
+                value = exc
+        value = broadcast_object(value)
+        if isinstance(value, DataError):
+            raise value
+        return value
+
+    def compute(all_images: torch.Tensor) -> np.ndarray:
+        share = descriptor_share(all_images, ctx.rank, ctx.world_size, kind, progress=progress and main)
+        return join_shares(all_gather_objects(share))
+
+    if not main:
+        return compute(images)
+    return cached_quantum_descriptors(images, cache_dir, dataset, split, kind, progress=progress, compute=compute)
+
+
 def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -> DataBundle:
     """Load, split and prepare the data of ``config``.
 
@@ -226,19 +265,18 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
     if config.quantum_channels:
         if train.image_shape[0] != 3:
             raise ConfigError(f"data.quantum_channels needs RGB images; {config.name} has {train.image_shape[0]} channel(s)")
-        with main_first():  # under torchrun rank 0 computes and caches the descriptors, the others read them
-            extras = {
-                split: torch.from_numpy(
-                    np.stack(
-                        [
-                            cached_quantum_descriptors(d.images, out_dir / "cache", config.name, split, kind, progress=progress)
-                            for kind in QUANTUM_CHANNEL_MAPS
-                        ],
-                        axis=1,
-                    )
-                )  # (N, 2, n_qubits)
-                for split, d in (("train", train), ("val", val), ("test", test))
-            }
+        extras = {
+            split: torch.from_numpy(
+                np.stack(
+                    [
+                        _quantum_channel(d.images, out_dir / "cache", config.name, split, kind, progress)
+                        for kind in QUANTUM_CHANNEL_MAPS
+                    ],
+                    axis=1,
+                )
+            )  # (N, 2, n_qubits)
+            for split, d in (("train", train), ("val", val), ("test", test))
+        }
     train_transform, eval_transform = build_transforms(config, image_size)
     log.info("data %s: %d train, %d val, %d test items, %d classes", config.name, len(train), len(val), len(test), train.n_classes)
     return DataBundle(

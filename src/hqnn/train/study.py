@@ -22,7 +22,10 @@ and the seed, so the final numbers equal those of an uninterrupted study. The se
 differ on resumption (add seeds to a finished study, for instance): runs already there are reused.
 That is also how a study spread over machines is merged: each trains a ``shard`` of the (seed, arm)
 runs, and a resumption over their gathered ``runs/`` folders writes the study; ``workers`` trains
-the runs in parallel processes on one machine (docs/training.md, "Scaling out").
+the runs in parallel processes on one machine (docs/training.md, "Scaling out"). Under ``torchrun``
+every rank trains every run together (DistributedDataParallel); rank 0 alone writes the study
+directory, reads the runs back and writes ``study.json`` and the report, and sends the rest what
+it read.
 """
 
 from __future__ import annotations
@@ -38,13 +41,13 @@ from typing import Any
 
 import torch
 
-from hqnn.exceptions import ConfigError
+from hqnn.exceptions import ConfigError, HQNNError
 from hqnn.models import create_model
 from hqnn.models.arms import ARMS, DEFAULT_ARMS, quantum_layers
 from hqnn.train.checkpoint import CHECKPOINT_NAME, write_json
 from hqnn.train.config import ExperimentConfig, config_to_dict
 from hqnn.train.experiment import twin_name
-from hqnn.train.distributed import run_in_workers, shard as shard_tasks
+from hqnn.train.distributed import broadcast_object, context, init_distributed, run_in_workers, shard as shard_tasks
 from hqnn.train.loaders import DataBundle, build_data
 from hqnn.train.rundir import environment, prepare_run_dir
 from hqnn.train.stats import Comparison, Summary, compare_paired, summarize
@@ -275,8 +278,24 @@ def _check_model(config: ExperimentConfig, arms: tuple[str, ...], data: DataBund
             raise ConfigError(f"the twin arm does not apply: {exc}, or leave twin out of the arms") from exc
 
 
-def _run_one(config: ExperimentConfig, data: DataBundle, arm: str, seed: int, run_dir: Path, place: str) -> RunRecord:
-    """Train (or continue, or just read back) one (arm, seed) run; ``place`` (``3/15``) is for the log."""
+def _on_main(function: Any, *args: Any) -> Any:
+    """``function(*args)`` computed by rank 0 and sent to every rank; an :class:`HQNNError` or
+    ``OSError`` it raises is raised on every rank (rather than leaving the others waiting)."""
+    value: Any = None
+    if context().is_main:
+        try:
+            value = function(*args)
+        except (HQNNError, OSError) as exc:
+            value = exc
+    value = broadcast_object(value)
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
+def _finished_record(config: ExperimentConfig, arm: str, seed: int, run_dir: Path) -> tuple[RunRecord | None, bool]:
+    """``(record, resume)``: the run's record when it is finished with ``train.epochs`` epochs
+    (else None), and whether a checkpoint is there to continue from."""
     summary = run_dir / "summary.json"
     if (
         summary.is_file()
@@ -285,10 +304,18 @@ def _run_one(config: ExperimentConfig, data: DataBundle, arm: str, seed: int, ru
     ):
         record = RunRecord.from_dir(arm, seed, run_dir)
         if len(record.history) == config.train.epochs:
-            log.info("study %s: %s seed %d already finished in %s", place, arm, seed, run_dir)
-            return record
+            return record, False
         # finished with fewer epochs: a resumed study with a larger train.epochs extends the run
-    resume = (run_dir / CHECKPOINT_NAME).is_file()
+    return None, (run_dir / CHECKPOINT_NAME).is_file()
+
+
+def _run_one(config: ExperimentConfig, data: DataBundle, arm: str, seed: int, run_dir: Path, place: str) -> RunRecord:
+    """Train (or continue, or just read back) one (arm, seed) run; ``place`` (``3/15``) is for the log.
+    Under torchrun rank 0 reads the run directory and every rank gets its answer."""
+    record, resume = _on_main(_finished_record, config, arm, seed, run_dir)
+    if record is not None:
+        log.info("study %s: %s seed %d already finished in %s", place, arm, seed, run_dir)
+        return record
     run_config = replace(
         config,
         run=replace(config.run, seed=seed, resume=resume),
@@ -297,7 +324,7 @@ def _run_one(config: ExperimentConfig, data: DataBundle, arm: str, seed: int, ru
     model_name = twin_name(config) if arm == "twin" else config.model.name
     log.info("study %s: %s (%s) seed %d%s", place, arm, model_name, seed, " resumed" if resume else "")
     Trainer(run_config, data, model_name, run_dir, arm=arm).fit()
-    record = RunRecord.from_dir(arm, seed, run_dir)
+    record = _on_main(RunRecord.from_dir, arm, seed, run_dir)
     log.info(
         "study %s: %s seed %d: test accuracy %.4f, macro-F1 %.4f (%.2fs/epoch)",
         place, arm, seed, record.test["accuracy"], record.test["f1"], record.seconds_per_epoch,
@@ -345,12 +372,16 @@ def run_study(
             directory, the same command without the shard plus ``run.resume=true`` trains nothing
             more and writes the study.
 
+        Under ``torchrun`` every rank calls this with the same arguments and trains every run
+        with the others; ``workers`` must then be 1.
+
     Returns:
-        The :class:`StudyResult` (None for a shard).
+        The :class:`StudyResult` (None for a shard), the same on every rank; rank 0 alone writes.
 
     Raises:
         ConfigError: fewer than 1 seed, an unknown or repeated arm, no hybrid arm, no twin
-            registered, a circuit arm for a model without a circuit, a resumption with another config.
+            registered, a circuit arm for a model without a circuit, a resumption with another
+            config, ``workers`` above 1 under torchrun.
         DataError: the data cannot be loaded.
         KeyboardInterrupt: after the running (arm, seed)'s last good checkpoint is secured;
             ``run.resume=true`` continues.
@@ -365,14 +396,20 @@ def run_study(
         raise ConfigError(f"a study needs at least 1 worker; got {workers}")
     if shard is not None:
         shard_tasks([], *shard)  # refuses a bad INDEX/COUNT before anything is written
+    device = resolve_device(config.train.device)
+    dist = init_distributed(device)  # under torchrun: all ranks train each run, rank 0 writes
+    if dist.enabled and workers > 1:
+        raise ConfigError(
+            f"--workers {workers} does not apply under torchrun ({dist.world_size} ranks already train each run "
+            "together); use --workers 1 with torchrun, or --workers without torchrun"
+        )
     target = study_dir_for(config, out_dir)
     _check_writable(target)
     data = build_data(config.data, config.run.out_dir, progress=config.run.progress)
     _check_model(config, arms, data)
-    device = resolve_device(config.train.device)
     # the run-directory rules (never overwrite; resume only the same config) with the study's path
     placed = replace(config, run=replace(config.run, name=target.name, out_dir=str(target.parent)))
-    study_dir = prepare_run_dir(placed, str(device))
+    study_dir = _on_main(prepare_run_dir, placed, str(device))
     log.info("study directory: %s (%d seed(s), arms %s)", study_dir, seeds, ", ".join(arms))
     seed_list = [config.run.seed + k for k in range(int(seeds))]
     records: dict[str, list[RunRecord]] = {arm: [] for arm in arms}
@@ -415,6 +452,8 @@ def run_study(
     env["versions"] |= _extra_versions()
     env["machine"] |= {"cpus": _cpu_count(), "python_implementation": platform.python_implementation()}
     study = StudyResult(study_dir, config, seed_list, results, comparisons, env)
+    if not dist.is_main:
+        return study
     write_json(study.as_dict(), study_dir / "study.json")
     if report:
         from hqnn.train.report import write_report
