@@ -26,7 +26,8 @@ INPUT = [0.1, -0.2, 0.3, 0.45]
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    return run_experiment(load_config("digits_cnn_qnn", [*TINY, "train.compare=true", f"run.out_dir={out}"])).run_dir
+    return run_experiment(load_config(
+        "digits_cnn_qnn_faithful", ["run.name=digits_cnn_qnn", *TINY, "train.compare=true", f"run.out_dir={out}"])).run_dir
 
 
 def _one_error_line(capsys) -> str:

@@ -76,4 +76,5 @@ def test_models_cli_lists_counts(capsys):
     assert models_cli.run(parser.parse_args(["sqdr_cnn*l", "--num-classes", "4"])) == 0
     out = capsys.readouterr().out
     assert "sqdr_cnn_classical " in out and " 941 " in out  # 649 + Linear(27, 9) + Linear(9, 4)
-    assert models_cli.run(parser.parse_args(["nothing*"])) == 1
+    with pytest.raises(ConfigError, match="no model matches 'nothing\\*'"):
+        models_cli.run(parser.parse_args(["nothing*"]))

@@ -21,7 +21,8 @@ TINY = ["train.epochs=1", "run.progress=false", "data.limit=60", "data.image_siz
 def trained_run(tmp_path_factory):
     """(model folder, the run's test images (N, 1, 8, 8) float) of a tiny digits hybrid."""
     out = tmp_path_factory.mktemp("runs")
-    config = load_config("digits_cnn_qnn", [*TINY, "train.compare=false", f"run.out_dir={out}"])
+    config = load_config(
+        "digits_cnn_qnn_faithful", ["run.name=digits_cnn_qnn", *TINY, "train.compare=false", f"run.out_dir={out}"])
     run_dir = run_experiment(config).run_dir
     test_images = build_data(config.data, out, progress=False).test.float_images().numpy()
     return run_dir / "cnn_qnn", test_images

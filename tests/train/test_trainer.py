@@ -138,7 +138,7 @@ def test_train_step_changes_the_weights_and_returns_the_loss(tiny_config):
     assert loss.ndim == 0 and not loss.requires_grad
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     changed = [k for k, v in trainer.model.named_parameters() if not torch.equal(v, before[k])]
-    assert "head.2.weights" in changed and len(changed) == len(before)  # head.2: the circuit
+    assert "head.1.weights" in changed and len(changed) == len(before)  # head.1: the circuit
 
 
 def test_model_file_summary_and_predictions_reproduce_the_test_metrics(tiny_config):
@@ -192,7 +192,7 @@ def test_arm_is_applied_and_recorded(tiny_config):
     config = tiny_config("epochs=1")
     data = build_data(config.data, config.run.out_dir, progress=False)
     trainer = Trainer(config, data, "cnn_qnn", Path(config.run.out_dir) / "frozen", arm="frozen")
-    assert "head.2.weights" not in dict(trainer.model.named_parameters())
+    assert "head.1.weights" not in dict(trainer.model.named_parameters())
     result = trainer.fit()
     assert result.arm == "frozen"
     assert torch.load(result.model_dir / "model.pt", weights_only=True)["arm"] == "frozen"

@@ -117,8 +117,8 @@ def test_circuit_diagnostics_in_rows_summary_and_log(tiny_config, monkeypatch, c
     monkeypatch.setattr(CircuitMonitor, "warnings", lambda self, history: [f"circuit looked at {len(history)} epochs"])
     with caplog.at_level(logging.WARNING, logger="hqnn.train.trainer"):
         fit = run_experiment(tiny_config("epochs=1")).results[0]
-    assert {"head.2.grad_norm", "head.2.angle_std", "head.2.saturated"} <= set(fit.history[0])
-    assert fit.history[0]["head.2.grad_norm"] > 0
+    assert {"head.1.grad_norm", "head.1.angle_std", "head.1.saturated"} <= set(fit.history[0])
+    assert fit.history[0]["head.1.grad_norm"] > 0
     assert fit.diagnostics == ["circuit looked at 1 epochs"]
     assert json.loads((fit.model_dir / "summary.json").read_text())["diagnostics"] == fit.diagnostics
     assert "circuit looked at 1 epochs" in caplog.text
@@ -184,7 +184,7 @@ def test_resumed_rows_with_new_columns_still_make_one_csv(tiny_config, tmp_path)
     run_experiment(tiny_config("epochs=2", "train.diagnostics=true", "run.resume=true"))
     with open(tmp_path / "runs" / "tiny" / "cnn_qnn" / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 2 and rows[0]["head.2.grad_norm"] == "" and float(rows[1]["head.2.grad_norm"]) > 0
+    assert len(rows) == 2 and rows[0]["head.1.grad_norm"] == "" and float(rows[1]["head.1.grad_norm"]) > 0
 
 
 def test_extending_a_two_phase_run_extends_phase_b(tiny_config):

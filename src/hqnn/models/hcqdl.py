@@ -262,12 +262,12 @@ register_variants(
         ),
         "hcqdl_plus": dict(
             attention=None, n_qubits=8, n_layers=2, readout="z+zz", encoding="bn_sigmoid", hidden=64, fusion="residual",
-            param_count=1_339_690,
+            param_count=1_349_300,
             summary="recommended HCQDL: no attention, BN+sigmoid angles, 8-qubit 2-layer CRX ring, <Z>+<ZZ>, residual fusion",
         ),
         "hcqdl_plus_classical": dict(
             attention=None, n_qubits=8, n_layers=2, readout="z+zz", encoding="bn_sigmoid", hidden=64, fusion="residual",
-            circuit=None, param_count=1_339_998, summary="classical twin of hcqdl_plus: Linear(8,36)+tanh for the circuit",
+            circuit=None, param_count=1_349_608, summary="classical twin of hcqdl_plus: Linear(8,36)+tanh for the circuit",
         ),
         "hcqdl_classical": dict(
             circuit=None, param_count=2_841_082, summary="classical twin of hcqdl: Linear(4,4)+tanh for the circuit"
