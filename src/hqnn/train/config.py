@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hqnn.data.wafer_maps import WAFER_ENCODINGS, WAFER_RESIZES
 from hqnn.exceptions import ConfigError
 
 __all__ = [
@@ -93,8 +94,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         _choice("data", "augment", self.augment, AUGMENTATIONS)
         _choice("data", "split_method", self.split_method, SPLIT_METHODS)
-        _choice("data", "wafer_encoding", self.wafer_encoding, ("scalar", "onehot"))
-        _choice("data", "wafer_resize", self.wafer_resize, ("nearest", "max"))
+        _choice("data", "wafer_encoding", self.wafer_encoding, WAFER_ENCODINGS)
+        _choice("data", "wafer_resize", self.wafer_resize, WAFER_RESIZES)
         _at_least("data", "image_size", self.image_size, 1)
         _at_least("data", "limit", self.limit, 1)
         for name in ("val_fraction", "test_fraction"):
