@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 AUGMENTATIONS = ("none", "flip", "rot90flip", "recipe")
+TEST_VIEWS = ("none", "flip", "rot90flip")
 SPLIT_METHODS = ("stratified", "diana")
 OPTIMIZERS = ("adamw", "adam", "sgd", "nadam")
 SCHEDULES = ("none", "onecycle", "cosine")
@@ -90,9 +91,11 @@ class DataConfig:
     wafer_encoding: str = "scalar"  # wm811k: scalar (1 channel) | onehot (3 channels)
     wafer_resize: str = "nearest"  # wm811k: nearest | max (a cell is the max of the dies it covers: keeps scratches)
     quantum_channels: bool = False  # append the CIFAR-100 recipe's fixed edge/texture maps (spec 4.4)
+    test_views: str = "none"  # none | flip | rot90flip: test-time average of log-probabilities over these symmetric views
 
     def __post_init__(self) -> None:
         _choice("data", "augment", self.augment, AUGMENTATIONS)
+        _choice("data", "test_views", self.test_views, TEST_VIEWS)
         _choice("data", "split_method", self.split_method, SPLIT_METHODS)
         _choice("data", "wafer_encoding", self.wafer_encoding, WAFER_ENCODINGS)
         _choice("data", "wafer_resize", self.wafer_resize, WAFER_RESIZES)

@@ -333,7 +333,8 @@ def _infer(trained: TrainedModel, data: DataBundle, split: str, model: nn.Module
         return data.prepare(split, images, index, training=False)
 
     with runtime_settings(trained.config.train.deterministic, trained.config.train.threads):
-        return run_inference(model, loader, prepare, trained.device)  # (N,), (N, classes)
+        # the run's test-time views (data.test_views) on every split, as its test pass used them
+        return run_inference(model, loader, prepare, trained.device, trained.config.data.test_views)
 
 
 def evaluate(trained: TrainedModel, data: DataBundle, split: str = "test", model: nn.Module | None = None) -> dict[str, Any]:

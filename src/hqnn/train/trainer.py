@@ -65,6 +65,7 @@ __all__ = [
     "FitResult",
     "MODEL_FORMAT",
     "run_inference",
+    "symmetric_views",
     "score_logits",
     "simulator_method",
     "model_arguments",
@@ -217,11 +218,24 @@ def model_arguments(name: str, args: dict[str, Any], data: DataBundle) -> dict[s
     return {**defaults, **args}
 
 
+def symmetric_views(inputs: torch.Tensor, views: str) -> list[torch.Tensor]:
+    """``inputs`` (B, C, H, W) and its images under a symmetry group: ``none`` (just ``inputs``),
+    ``flip`` (plus the left-right mirror) or ``rot90flip`` (the 8 rotations by 90 degrees and
+    mirrors of a square, the symmetries of a wafer map)."""
+    if views == "none":
+        return [inputs]
+    mirrors = [inputs, inputs.flip(-1)]
+    if views == "flip":
+        return mirrors
+    return [torch.rot90(image, k, (-2, -1)) for image in mirrors for k in range(4)]
+
+
 def run_inference(
     model: nn.Module,
     loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     prepare: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     device: torch.device,
+    views: str = "none",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run ``model`` in eval mode without gradients over ``loader`` and collect labels and logits.
 
@@ -232,6 +246,8 @@ def run_inference(
         prepare: ``prepare(images on device, indices) -> inputs (B, in_chans, S, S)``, e.g.
             ``lambda images, index: data.prepare("test", images, index, False)``.
         device: where the model is.
+        views: test-time views (:func:`symmetric_views`); with more than one, the logits returned
+            are the mean of the views' log-probabilities (a geometric mean of the probabilities).
 
     Returns:
         ``(labels (N,) int64, logits (N, n_classes) float32)``, both on the CPU.
@@ -245,7 +261,14 @@ def run_inference(
     try:
         with torch.no_grad():
             for images, labels, index in loader:
-                logits_seen.append(model(prepare(images.to(device), index)).float().cpu())  # (B, n_classes)
+                inputs = prepare(images.to(device), index)
+                if views == "none":
+                    logits = model(inputs)  # (B, n_classes)
+                else:
+                    logits = torch.stack(
+                        [torch.log_softmax(model(view).float(), dim=1) for view in symmetric_views(inputs, views)]
+                    ).mean(dim=0)
+                logits_seen.append(logits.float().cpu())
                 labels_seen.append(labels.to(torch.int64).cpu())
     finally:
         model.train(was_training)
@@ -575,12 +598,14 @@ class Trainer:
             labels_all, predicted_all = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         return classification_metrics(labels_all.numpy(), predicted_all.numpy(), total_loss / max(len(labels_all), 1))
 
-    def _evaluate(self, split: str, loader: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    def _evaluate(self, split: str, loader: Iterable, views: str = "none") -> tuple[torch.Tensor, torch.Tensor]:
         """:func:`run_inference` over this rank's items of ``split``, gathered into the whole split
         (in its order) when several ranks share it. The plain module runs, not the DDP wrapper,
-        whose forward is a collective that ranks with different item counts would not match."""
+        whose forward is a collective that ranks with different item counts would not match.
+        Validation (model selection) runs on the plain views; the test pass on ``data.test_views``."""
         labels, logits = run_inference(
-            self.network, loader, lambda images, index: self.data.prepare(split, images, index, False), self.device
+            self.network, loader, lambda images, index: self.data.prepare(split, images, index, False), self.device,
+            views,
         )
         return gather_split(labels, logits, len(getattr(self.data, split)))
 
@@ -734,7 +759,7 @@ class Trainer:
                 if self._writer is not None:
                     self._writer.close()
             self._restore_best()
-            labels, logits = self._evaluate("test", self.loaders["test"])
+            labels, logits = self._evaluate("test", self.loaders["test"], self.config.data.test_views)
         return self._finish(labels, logits)
 
     def _finish(self, labels: torch.Tensor, logits: torch.Tensor) -> FitResult:
