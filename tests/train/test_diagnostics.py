@@ -245,3 +245,33 @@ def test_compiled_model_keeps_module_paths():
     wrapped(x).sum().backward()
     monitor.after_backward()
     assert monitor.end_epoch()["1.angle_mean"] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_compiled_model_is_not_recompiled_per_batch_and_still_monitored(rng):
+    """The monitor's per-batch Python state must not become a dynamo guard (a recompile per step made
+    a compiled training step 300x slower); the statistics match the eager model's."""
+    from torch._dynamo.utils import counters
+
+    batches = [torch.tensor(rng.uniform(-1, 1, (6, 4))) for _ in range(6)]
+    torch.manual_seed(0)
+    eager = _identity_fed().double()
+    eager_monitor = CircuitMonitor(eager)
+    _train_batches(eager, eager_monitor, batches)
+
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    model = _identity_fed().double()
+    compiled = torch.compile(model, backend="eager")
+    monitor = CircuitMonitor(compiled)
+    frames = []
+    for x in batches:
+        model.zero_grad(set_to_none=True)
+        compiled(x).square().sum().backward()
+        monitor.after_backward()
+        frames.append(sum(counters["frames"].values()))
+    assert frames[2] == frames[-1], frames  # compiling stops after the first passes
+    assert monitor.previous("1") == "0"
+    stats, expected = monitor.end_epoch(), eager_monitor.end_epoch()
+    for key in ("1.angle_mean", "1.angle_std", "1.angle_min", "1.angle_max", "1.grad_norm", "1.pre_grad_norm"):
+        assert stats[key] == pytest.approx(expected[key], rel=1e-9), key

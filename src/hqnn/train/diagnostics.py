@@ -141,12 +141,16 @@ class CircuitMonitor:
         }
         self._last_called: nn.Module | None = None
         self._handles: list[Any] = []
+        # which layer feeds each circuit is found on the first forward pass; these hooks then go, so
+        # that a torch.compile'd model is not recompiled for Python state that changes every call
+        self._tracking: list[Any] = []
         if not self._layers:
             return
-        self._handles.append(model.register_forward_pre_hook(self._start_pass))
+        self._tracking.append(model.register_forward_pre_hook(self._start_pass))
         for module in model.modules():
             if next(module.parameters(recurse=False), None) is not None:
-                self._handles.append(module.register_forward_hook(self._called))
+                self._tracking.append(module.register_forward_hook(self._called))
+        self._tracking.append(model.register_forward_hook(self._first_pass_done))
         for name, state in self._layers.items():
             # a partial of a method, not a closure, so that the model stays picklable with hooks attached
             self._handles.append(state.module.register_forward_pre_hook(partial(self._record_inputs, name)))
@@ -164,9 +168,9 @@ class CircuitMonitor:
 
     def remove(self) -> None:
         """Detach every hook from the model; the monitor records nothing afterwards."""
-        for handle in self._handles:
+        for handle in self._handles + self._tracking:
             handle.remove()
-        self._handles = []
+        self._handles, self._tracking = [], []
 
     def _start_pass(self, module: nn.Module, args: tuple) -> None:
         self._last_called = None
@@ -174,9 +178,19 @@ class CircuitMonitor:
     def _called(self, module: nn.Module, args: tuple, output: Any) -> None:
         self._last_called = module
 
+    @torch.compiler.disable
+    def _first_pass_done(self, module: nn.Module, args: tuple, output: Any) -> None:
+        for handle in self._tracking:
+            handle.remove()
+        self._tracking = []
+
+    # run eagerly under torch.compile (one graph break per circuit layer): the statistics are
+    # Python-side accumulators that a traced graph would guard on and recompile for every batch
+    @torch.compiler.disable
     def _record_inputs(self, name: str, module: QuantumLayer, args: tuple) -> None:
         state = self._layers[name]
-        state.previous = self._last_called
+        if self._tracking:
+            state.previous = self._last_called
         if not module.training or not args or not isinstance(args[0], torch.Tensor):
             return
         with torch.no_grad():
