@@ -2,7 +2,6 @@
 report is valid JSON; the per-gate baseline agrees with hqnn; partial runs merge."""
 
 import json
-
 import time
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 
 from hqnn.bench import PerGateLayer, Settings, available_backends, measure, plot_scaling, run_scaling
 from hqnn.bench.harness import skip_reason
+from hqnn.bench.peers import PEER_PACKAGES
 from hqnn.bench.report import merge_reports, new_report, speedups
 from hqnn.cli import main
 from hqnn.sim import run
@@ -23,8 +23,10 @@ def test_circuits_suite_writes_valid_json(tmp_path, capsys):
     assert main(argv) == 0
     report = json.loads(path.read_text())
     backends = [b for b in available_backends() if b != "pennylane-mixed"]
-    assert {c["backend"] for c in report["checks"]} == set(backends)
-    assert all(c["ok"] for c in report["checks"])
+    checks = {c["backend"]: c for c in report["checks"]}
+    assert set(checks) == set(backends) | set(PEER_PACKAGES)  # absent peers: a check row saying why
+    assert all(checks[b]["ok"] for b in backends)
+    assert all("bench-peers" in checks[b]["skipped"] for b in set(PEER_PACKAGES) - set(backends))
     assert len(report["results"]) == 2 * len(backends)
     for r in report["results"]:
         assert r["status"] == "ok" and r["ms"] > 0 and r["batch"] == 2
@@ -73,7 +75,8 @@ def test_partial_runs_merge_and_give_ratios():
     new = new_report("circuits", machine, {}, {}, [], [{**row, "backend": "hqnn", "ms": 2.0}])
     merged = merge_reports(old, new)
     assert sorted(r["ms"] for r in merged["results"]) == [2.0, 8.0]
-    assert speedups(merged["results"]) == [{**row, "hqnn_vs_pergate-torch": 4.0}]
+    assert speedups(merged["results"]) == [{**row, "hqnn_vs_pergate-torch": 4.0, "fastest_peer": "pergate-torch",
+                                            "hqnn_vs_fastest_peer": 4.0}]
     assert merge_reports(old, new_report("circuits", {"cpu": "y", "device": "cpu"}, {}, {}, [], []))["results"] == []
 
 
@@ -96,5 +99,6 @@ def test_memory_suite_rows_over_depth_and_batch(tmp_path):
     assert main(["bench", "memory", "--json", str(path), "--qubits", "4", "--backends", "hqnn",
                  "--repeats", "1", "--budget", "0"]) == 0
     rows = json.loads(path.read_text())["results"]
-    assert {(r["batch"], r["n_layers"]) for r in rows} == {(1024, 1), (1024, 2), (1024, 4), (1024, 8), (64, 8), (256, 8)}
+    assert {(r["batch"], r["n_layers"]) for r in rows} == {(1024, 1), (1024, 2), (1024, 4), (1024, 8), (64, 8),
+                                                          (256, 8)}
     assert all(r["status"] == "ok" and r["state_mb"] == r["batch"] * 16 * 8 / 2**20 for r in rows)

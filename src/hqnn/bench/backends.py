@@ -13,7 +13,13 @@ pennylane-lightning    ``qml.qnn.TorchLayer``, ``lightning.qubit``, ``diff_metho
 pergate-torch          :class:`hqnn.bench.pergate.PerGateLayer` (TorchQuantum-style per-gate bmm)
 pennylane-mixed        ``qml.qnn.TorchLayer``, ``default.mixed``, backprop, one call per sample
                        (PennyLane's channels do not take a batch of strengths)
+tensorcircuit          TensorCircuit-NG on JAX, ``jit(vmap)`` and ``jit(vectorized_value_and_grad)``
+pyqtorch               pyqtorch's ``QuantumCircuit``, batched, PyTorch autograd
+qiskit-ml              Qiskit Machine Learning's ``EstimatorQNN`` in a ``TorchConnector``
 =====================  ==========================================================================
+
+The last three are the peers of :mod:`hqnn.bench.peers` (extra ``bench-peers``); :data:`PEERS` are the
+backends hqnn is ranked against (the per-gate baseline stands in for TorchQuantum).
 
 Every backend gets the same flat weight vector; PennyLane backends stay on the CPU.
 """
@@ -27,15 +33,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hqnn.bench.peers import PEER_PACKAGES
 from hqnn.exceptions import ConfigError, MissingDependencyError, require
 from hqnn.sim.circuit import Circuit
 from hqnn.templates import noisy_recipes
 from hqnn.templates.recipes import RECIPES
 
-__all__ = ["BACKENDS", "Backend", "CircuitCase", "PerSample", "available_backends", "make_backend"]
+__all__ = ["BACKENDS", "Backend", "CircuitCase", "PEERS", "PerSample", "available_backends", "flat_weight_grad",
+           "make_backend"]
 
 BACKENDS = ("hqnn", "hqnn-engine", "hqnn-gates", "hqnn-torchlayer", "pennylane-default", "pennylane-lightning",
-            "pergate-torch", "pennylane-mixed")
+            "pergate-torch", "pennylane-mixed", "tensorcircuit", "pyqtorch", "qiskit-ml")
+PEERS = ("pennylane-default", "pennylane-lightning", "pergate-torch", "tensorcircuit", "pyqtorch", "qiskit-ml")
 _PENNYLANE_DEVICES = {
     "hqnn-torchlayer": ("default.qubit", "backprop"),
     "pennylane-default": ("default.qubit", "backprop"),
@@ -96,6 +105,9 @@ def available_backends() -> list[str]:
                     continue
             except ImportError:
                 continue
+        elif name in PEER_PACKAGES:
+            if any(importlib.util.find_spec(m) is None for m in PEER_PACKAGES[name]):
+                continue
         elif name.startswith("pennylane"):
             if importlib.util.find_spec("pennylane") is None:
                 continue
@@ -105,21 +117,41 @@ def available_backends() -> list[str]:
     return out
 
 
+def _weight_slices(module: nn.Module, circuit: Circuit) -> list[tuple[nn.Parameter, slice]]:
+    """Each parameter of ``module`` with its slice of the flat weight vector: the whole vector when the
+    parameter is flat, else the circuit's weight block of the parameter's name and shape."""
+    blocks = circuit.weight_slices()
+    out, held = [], 0
+    for pname, p in module.named_parameters():
+        key = pname.rsplit(".", 1)[-1]
+        if p.ndim == 1 and p.numel() == circuit.n_weights:
+            sl = slice(0, circuit.n_weights)
+        elif key in blocks and tuple(p.shape) == tuple(blocks[key][1]):
+            sl = blocks[key][0]
+        else:
+            raise ConfigError(f"cannot map the benchmark weights onto parameter {pname!r} of shape "
+                              f"{tuple(p.shape)}; blocks: { {k: shape for k, (_, shape) in blocks.items()} }")
+        out.append((p, sl))
+        held += p.numel()
+    if held != circuit.n_weights:
+        raise ConfigError(f"the module holds {held} weights; the circuit has {circuit.n_weights}")
+    return out
+
+
 def _load_weights(module: nn.Module, circuit: Circuit, flat: torch.Tensor) -> None:
-    """Copy the flat weight vector into ``module``: whole when a parameter is flat, else block by block."""
-    blocks = {name: flat[sl].view(shape) for name, (sl, shape) in circuit.weight_slices().items()}
-    loaded = 0
+    """Copy the flat weight vector ``(n_weights,)`` into ``module``'s parameters."""
     with torch.no_grad():
-        for pname, p in module.named_parameters():
-            key = pname.rsplit(".", 1)[-1]
-            source = flat if p.shape == flat.shape else blocks.get(key)
-            if source is None or source.shape != p.shape:
-                raise ConfigError(f"cannot map the benchmark weights onto parameter {pname!r} of shape "
-                                  f"{tuple(p.shape)}; blocks: { {k: tuple(v.shape) for k, v in blocks.items()} }")
-            p.copy_(source.to(p.dtype))
-            loaded += p.numel()
-    if loaded != flat.numel():
-        raise ConfigError(f"the module holds {loaded} weights; the circuit has {flat.numel()}")
+        for p, sl in _weight_slices(module, circuit):
+            p.copy_(flat[sl].view(p.shape).to(p.dtype))
+
+
+def flat_weight_grad(module: nn.Module, circuit: Circuit) -> torch.Tensor:
+    """The gradients held in ``module``'s parameters as one flat float64 vector ``(n_weights,)`` (zeros where none)."""
+    out = torch.zeros(circuit.n_weights, dtype=torch.float64)
+    for p, sl in _weight_slices(module, circuit):
+        if p.grad is not None:
+            out[sl] = p.grad.detach().cpu().double().reshape(-1)
+    return out
 
 
 def _pennylane_layer(name: str, case: CircuitCase, circuit: Circuit) -> nn.Module:
@@ -148,11 +180,12 @@ def make_backend(name: str, case: CircuitCase, circuit: Circuit, weights: torch.
         case: the circuit's recipe (PennyLane backends rebuild the circuit from it by hand).
         circuit: the hqnn circuit.
         weights: the flat weight vector every backend gets.
-        device: where hqnn backends and the per-gate baseline run; PennyLane's stay on the CPU.
+        device: where hqnn backends and the per-gate baseline run; PennyLane and the peers stay on the CPU.
 
     Raises:
         ConfigError: an unknown backend; MissingDependencyError: its package is not installed.
     """
+    from hqnn.bench import peers
     from hqnn.bench.pergate import PerGateLayer
     from hqnn.qnn import QuantumLayer
 
@@ -163,6 +196,12 @@ def make_backend(name: str, case: CircuitCase, circuit: Circuit, weights: torch.
         module = QuantumLayer(circuit, method=name.split("-")[1])
     elif name == "pergate-torch":
         module = PerGateLayer(circuit)
+    elif name in PEER_PACKAGES:
+        for package in PEER_PACKAGES[name]:  # MissingDependencyError naming the extra when one is absent
+            require(package, "bench-peers")
+        module = {"tensorcircuit": peers.TensorCircuitLayer, "pyqtorch": peers.PyQTorchLayer,
+                  "qiskit-ml": peers.qiskit_ml_layer}[name](circuit)
+        device = torch.device("cpu")
     elif name in _PENNYLANE_DEVICES:
         if name not in available_backends():
             raise MissingDependencyError(f"backend {name!r} is not available here (its package is not installed)")

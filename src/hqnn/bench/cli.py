@@ -119,10 +119,13 @@ def _validate(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # lightning's OpenMP threads
+    if args.threads == 1:  # XLA (TensorCircuit's JAX) uses every core unless told before jax is imported
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     import torch
 
     from hqnn.bench import report as rep
     from hqnn.bench.backends import BACKENDS, available_backends
+    from hqnn.bench.peers import PEER_PACKAGES
     from hqnn.bench.harness import MODES, Settings, check_failure
     from hqnn.exceptions import ConfigError
     from hqnn.bench.timing import machine_info, versions
@@ -166,19 +169,28 @@ def run(args: argparse.Namespace) -> int:
         noise = args.suite == "noise"
         table = suite.NOISY_CIRCUITS if noise else suite.CIRCUITS
         batches = args.batches or ([1, 16] if args.quick else list(suite.NOISY_BATCHES if noise else suite.BATCHES))
-        backends = args.backends or [b for b in available_backends()
-                                     if b in (suite.NOISY_BACKENDS if noise else suite.CIRCUIT_BACKENDS)]
+        installed = available_backends()
+        if noise:
+            backends = args.backends or [b for b in installed if b in suite.NOISY_BACKENDS]
+        else:  # absent peers are kept: their check rows say why they were skipped
+            backends = args.backends or [b for b in suite.CIRCUIT_BACKENDS if b in installed or b in PEER_PACKAGES]
         out = {"checks": [], "results": []}
         for name in args.circuits or list(table):  # saved after each circuit: an interrupted run keeps its rows
             part = suite.run_circuits([name], backends, batches, settings, tuple(args.modes or MODES), table=table)
             out = {key: out[key] + part[key] for key in out}
             report = save(out)
     print(rep.markdown_table(report))
+    peers = rep.peer_table(report) if args.suite == "circuits" else ""
+    if peers:
+        print("\nhqnn against the fastest peer (the peer's ms / hqnn's ms; above 1: hqnn is faster):\n" + peers)
     print(f"\nwrote {args.json}")
     if args.suite == "scaling":
         png = plot_scaling(report["results"], args.png or Path(args.json).with_suffix(".png"))
         print(f"wrote {png}")
-    failed = [c for c in out["checks"] if not c["ok"]]
+    for c in out["checks"]:
+        if c.get("skipped"):
+            print(f"SKIPPED: {c['circuit']} / {c['backend']}: {c['skipped']}")
+    failed = [c for c in out["checks"] if not c["ok"] and not c.get("skipped")]
     for c in failed:
         print(f"CHECK FAILED: {c['circuit']} / {c['backend']}: {check_failure(c)}")
     return 1 if failed else 0

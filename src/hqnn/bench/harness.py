@@ -7,14 +7,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
 
-from hqnn.bench.backends import Backend, CircuitCase, make_backend
+from hqnn.bench.backends import Backend, CircuitCase, flat_weight_grad, make_backend
 from hqnn.bench.timing import available_mb, measure
-from hqnn.exceptions import ConfigError, HQNNError
+from hqnn.exceptions import ConfigError, HQNNError, MissingDependencyError
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.execute import run
 
@@ -29,6 +30,7 @@ __all__ = [
     "make_weights",
     "skip_reason",
     "step",
+    "sum_backward",
     "time_config",
 ]
 
@@ -66,6 +68,16 @@ def make_weights(circuit: Circuit, seed: int = 0) -> torch.Tensor:
     return torch.rand(circuit.n_weights, generator=gen) * 2 * math.pi
 
 
+def sum_backward(module: torch.nn.Module, x: torch.Tensor) -> None:
+    """``module(x).sum().backward()``, or the module's own ``sum_backward(x)`` where it has one (a per-sample
+    loop, or a peer that computes values and gradients in one jitted call)."""
+    own = getattr(module, "sum_backward", None)
+    if own is not None:
+        own(x)
+    else:
+        module(x).sum().backward()
+
+
 def step(backend: Backend, x: torch.Tensor, mode: str) -> Callable[[], None]:
     """One call of ``mode``: "forward" under ``no_grad``, or "forward+backward" (``out.sum().backward()``
     with respect to the inputs and the weights)."""
@@ -76,49 +88,58 @@ def step(backend: Backend, x: torch.Tensor, mode: str) -> Callable[[], None]:
             with torch.no_grad():
                 module(x)
     elif mode == "forward+backward":
-        sum_backward = getattr(module, "sum_backward", None) or (lambda inputs: module(inputs).sum().backward())
-
         def call() -> None:
             module.zero_grad(set_to_none=True)
-            sum_backward(x.detach().requires_grad_(True))
+            sum_backward(module, x.detach().requires_grad_(True))
     else:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
     return call
 
 
 def check_backend(backend: Backend, circuit: Circuit, x: torch.Tensor, weights: torch.Tensor) -> dict:
-    """Compare a backend's outputs and input gradients with hqnn's plain float64 gate-by-gate run.
+    """Compare a backend's outputs and the gradients of their sum with respect to the inputs and the
+    weights with hqnn's plain float64 gate-by-gate run, through the calls that are timed (the forward
+    under ``no_grad``, then :func:`sum_backward`).
 
     Returns:
-        ``{"max_abs_diff": float, "max_abs_grad_diff": float, "ok": bool}`` (``ok``: both within 1e-4).
+        ``{"max_abs_diff", "max_abs_grad_diff", "max_abs_weight_grad_diff": float, "ok": bool}``
+        (``ok``: all three within 1e-4).
     """
-    xr = x.double().requires_grad_(True)
-    ref = run(circuit, xr, weights.double(), method="gates")
-    (ref_grad,) = torch.autograd.grad(ref.sum(), xr)
+    xr, wr = x.double().requires_grad_(True), weights.double().requires_grad_(True)
+    ref = run(circuit, xr, wr, method="gates")
+    ref_grad, ref_weight_grad = torch.autograd.grad(ref.sum(), (xr, wr))
+    module = backend.module
+    with torch.no_grad():
+        out = module(x.to(backend.device))
     xb = x.to(backend.device).requires_grad_(True)
-    out = backend.module(xb)
-    (grad,) = torch.autograd.grad(out.sum(), xb)
-    diff = (out.detach().cpu().double() - ref.detach()).abs().max().item()
-    grad_diff = (grad.cpu().double() - ref_grad).abs().max().item()
-    return {"max_abs_diff": diff, "max_abs_grad_diff": grad_diff,
-            "ok": bool(diff <= CHECK_ATOL and grad_diff <= CHECK_ATOL)}
+    module.zero_grad(set_to_none=True)
+    sum_backward(module, xb)
+    diffs = [(out.cpu().double() - ref.detach()).abs().max().item(),
+             (xb.grad.cpu().double() - ref_grad).abs().max().item(),
+             (flat_weight_grad(module, circuit) - ref_weight_grad).abs().max().item() if circuit.n_weights else 0.0]
+    module.zero_grad(set_to_none=True)
+    return {"max_abs_diff": diffs[0], "max_abs_grad_diff": diffs[1], "max_abs_weight_grad_diff": diffs[2],
+            "ok": bool(max(diffs) <= CHECK_ATOL)}
 
 
 def check_failure(check: dict) -> str:
-    """Why a backend failed its check, in one line."""
-    if check.get("error"):
-        return check["error"][:300]
-    return (f"outputs differ from the reference by {check['max_abs_diff']:.2e} "
-            f"(gradients {check['max_abs_grad_diff']:.2e})")
+    """Why a backend failed (or skipped) its check, in one line."""
+    if check.get("error") or check.get("skipped"):
+        return (check.get("error") or check["skipped"])[:300]
+    return (f"outputs differ from the reference by {check['max_abs_diff']:.2e} (input gradients "
+            f"{check['max_abs_grad_diff']:.2e}, weight gradients {check.get('max_abs_weight_grad_diff', 0.0):.2e})")
 
 
 def build_and_check(backend_name: str, case: CircuitCase, circuit: Circuit, weights: torch.Tensor,
                     x: torch.Tensor, device: str) -> tuple[Backend | None, dict]:
     """Build a backend and check it on ``x``; a backend that cannot build or run the circuit gives
-    ``(None, check)`` with ``check["error"]`` saying why."""
+    ``(None, check)`` with ``check["error"]`` saying why, one whose package is absent ``check["skipped"]``."""
     try:
         backend = make_backend(backend_name, case, circuit, weights, device)
         return backend, check_backend(backend, circuit, x, weights)
+    except MissingDependencyError as exc:
+        log.info("%s skipped: %s", backend_name, exc)
+        return None, {"max_abs_diff": None, "max_abs_grad_diff": None, "ok": False, "skipped": str(exc)}
     except HQNNError as exc:
         log.warning("%s cannot run %s: %s", backend_name, case.name, exc)
         return None, {"max_abs_diff": None, "max_abs_grad_diff": None, "ok": False,
@@ -148,14 +169,23 @@ def empty_record(status: str, reason: str) -> dict:
 def time_config(backend: Backend, x: torch.Tensor, mode: str, settings: Settings,
                 skip: str | None = None) -> dict:
     """Time one configuration; returns ``{ms, ms_min, n_calls, peak_mb, status, reason, load_avg_1m}``
-    (the load average says whether other work on the machine skewed the timing)."""
+    (the load average says whether other work on the machine skewed the timing), plus ``compile_s`` for
+    a backend that compiles each input shape on its first call (``module.jit_compiles``): the first
+    call's time less a steady call's, kept out of ``ms``."""
     if skip:
         return empty_record("skipped", skip)
+    call, first_s = step(backend, x, mode), None
     try:
-        t = measure(step(backend, x, mode), repeats=settings.repeats, budget_s=settings.budget_s,
-                    device=backend.device)
+        if getattr(backend.module, "jit_compiles", False):
+            start = time.perf_counter()
+            call()
+            first_s = time.perf_counter() - start
+        t = measure(call, repeats=settings.repeats, budget_s=settings.budget_s, device=backend.device)
     except (RuntimeError, MemoryError) as exc:  # out of memory, a backend's own failure
         log.warning("%s %s failed: %s", backend.name, mode, exc)
         return empty_record("failed", f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}")
-    return {"ms": round(t.ms, 4), "ms_min": round(t.ms_min, 4), "n_calls": t.n_calls, "peak_mb": t.peak_mb,
-            "status": "ok", "reason": None, "load_avg_1m": round(os.getloadavg()[0], 2)}
+    record = {"ms": round(t.ms, 4), "ms_min": round(t.ms_min, 4), "n_calls": t.n_calls, "peak_mb": t.peak_mb,
+              "status": "ok", "reason": None, "load_avg_1m": round(os.getloadavg()[0], 2)}
+    if first_s is not None:
+        record["compile_s"] = round(max(first_s - t.ms / 1e3, 0.0), 3)
+    return record

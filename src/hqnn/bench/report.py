@@ -12,9 +12,10 @@ import json
 import logging
 from pathlib import Path
 
-from hqnn.bench.backends import BACKENDS
+from hqnn.bench.backends import BACKENDS, PEERS
 
-__all__ = ["RATIOS", "merge_reports", "new_report", "read_report", "speedups", "markdown_table", "write_report"]
+__all__ = ["RATIOS", "merge_reports", "new_report", "peer_table", "read_report", "speedups", "markdown_table",
+           "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,19 @@ def merge_reports(old: dict | None, new: dict) -> dict:
 
 
 def speedups(results: list[dict]) -> list[dict]:
-    """For each (circuit, batch, mode), the ratios of :data:`RATIOS` whose two sides were both timed."""
+    """For each (circuit, batch, mode), the ratios of :data:`RATIOS` whose two sides were both timed, and
+    ``hqnn_vs_fastest_peer`` with ``fastest_peer``: the quickest timed backend of
+    :data:`~hqnn.bench.backends.PEERS` in that row against hqnn."""
     ms = {(*_row_key(r), r["backend"]): r["ms"] for r in results if r.get("ms") is not None}
     out = []
     for row in dict.fromkeys(_row_key(r) for r in results):
         ratios = {f"{ours}_vs_{theirs}": round(ms[(*row, theirs)] / ms[(*row, ours)], 2)
                   for ours, theirs in RATIOS if (*row, ours) in ms and (*row, theirs) in ms}
+        timed_peers = [p for p in PEERS if (*row, p) in ms]
+        if (*row, "hqnn") in ms and timed_peers:
+            fastest = min(timed_peers, key=lambda p: ms[(*row, p)])
+            ratios["fastest_peer"] = fastest
+            ratios["hqnn_vs_fastest_peer"] = round(ms[(*row, fastest)] / ms[(*row, "hqnn")], 2)
         if ratios:
             out.append({"circuit": row[0], "batch": row[1], "mode": row[2], **ratios})
     return out
@@ -98,13 +106,40 @@ def markdown_table(report: dict) -> str:
     by_key = {(*_row_key(r), r["backend"]): r for r in results}
     head = ["circuit", "batch", "mode"] + [f"{b} ms" for b in backends] + [c.replace("_vs_", " vs ") + " ×"
                                                                           for c in ratio_cols]
+    fastest = any("hqnn_vs_fastest_peer" in r for r in ratios.values())
+    head += ["hqnn vs fastest peer ×"] if fastest else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    rows = sorted(dict.fromkeys(_row_key(r) for r in results),
-                  key=lambda k: (list(dict.fromkeys(r["circuit"] for r in results)).index(k[0]), k[2], k[1] or 0))
-    for row in rows:
+    for row in _ordered_rows(results):
         cells = [row[0], str(row[1]), row[2]] + [_fmt_ms(by_key.get((*row, b))) for b in backends]
         cells += [f"{ratios[row][c]:.3g}" if row in ratios and c in ratios[row] else "" for c in ratio_cols]
+        cells += [_fmt_fastest(ratios.get(row, {}))] if fastest else []
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _ordered_rows(results: list[dict]) -> list[tuple]:
+    """The (circuit, batch, mode) keys: circuits in run order, then mode, then batch."""
+    circuits = list(dict.fromkeys(r["circuit"] for r in results))
+    return sorted(dict.fromkeys(_row_key(r) for r in results), key=lambda k: (circuits.index(k[0]), k[2], k[1] or 0))
+
+
+def _fmt_fastest(ratio_row: dict) -> str:
+    if "hqnn_vs_fastest_peer" not in ratio_row:
+        return ""
+    return f"{ratio_row['hqnn_vs_fastest_peer']:.3g} ({ratio_row['fastest_peer']})"
+
+
+def peer_table(report: dict) -> str:
+    """Per circuit and mode, hqnn's speed-up over the fastest peer at each batch (that peer's ms / hqnn's ms,
+    the peer named), from the report's ratios; empty when no row has hqnn and a peer both timed."""
+    ratios = {_row_key(r): r for r in report.get("ratios", []) if "hqnn_vs_fastest_peer" in r}
+    if not ratios:
+        return ""
+    batches = sorted({k[1] for k in ratios})
+    lines = ["| circuit | mode | " + " | ".join(f"B={b}" for b in batches) + " |", "|" + "---|" * (2 + len(batches))]
+    for circuit, mode in dict.fromkeys((k[0], k[2]) for k in _ordered_rows(report["results"]) if k in ratios):
+        cells = [_fmt_fastest(ratios.get((circuit, b, mode), {})) for b in batches]
+        lines.append(f"| {circuit} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -184,10 +184,12 @@ def machine_info(device: torch.device | str = "cpu") -> dict:
 
 
 def versions() -> dict:
-    """Versions of python, torch, numpy, pennylane, pennylane-lightning and hqnn (None when absent)."""
+    """Versions of python, torch, numpy, pennylane, pennylane-lightning, the peers (tensorcircuit-ng, jax,
+    pyqtorch, qiskit, qiskit-machine-learning) and hqnn (None when absent)."""
     out = {"python": platform.python_version(), "torch": torch.__version__}
     for key, dist in (("numpy", "numpy"), ("pennylane", "pennylane"), ("lightning", "pennylane_lightning"),
-                      ("hqnn", "hqnn")):
+                      ("tensorcircuit", "tensorcircuit-ng"), ("jax", "jax"), ("pyqtorch", "pyqtorch"),
+                      ("qiskit", "qiskit"), ("qiskit_ml", "qiskit-machine-learning"), ("hqnn", "hqnn")):
         try:
             out[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
