@@ -11,13 +11,15 @@ import bz2
 import gzip
 import lzma
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hqnn.exceptions import DataError
 
 __all__ = ["find_file", "read_bytes", "resolve_root"]
 
-_DECOMPRESSORS = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
+_DECOMPRESSORS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".xz": lzma.open, ".bz2": bz2.open}
 _DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
 
 

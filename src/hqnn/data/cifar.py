@@ -27,7 +27,8 @@ CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
 _CIFAR10_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
-_CIFAR100_LABEL_KEYS = {"fine": ("fine_labels", "fine_label_names", 100), "coarse": ("coarse_labels", "coarse_label_names", 20)}
+_CIFAR100_LABEL_KEYS = {"fine": ("fine_labels", "fine_label_names", 100),
+                        "coarse": ("coarse_labels", "coarse_label_names", 20)}
 
 
 def _batch_dir(path, dataset: str, folder: str) -> Path:

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
         for name in registry.list_datasets():
             info = registry.dataset_info(name)
             shape = "x".join(map(str, info.image_shape)) if info.image_shape else "varies"
-            print(f"{name:14s} classes={info.n_classes or '?':<4} shape={shape:<8} splits={','.join(info.splits)}  path: {info.path_hint}")
+            print(f"{name:14s} classes={info.n_classes or '?':<4} shape={shape:<8} splits={','.join(info.splits)}  "
+                  f"path: {info.path_hint}")
         return 0
     if args.data_command == "info":
         return _info(args.name, args.path)

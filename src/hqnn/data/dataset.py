@@ -88,7 +88,8 @@ class ImageDataset(torch.utils.data.Dataset):
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
-        return tuple(self.images.shape[1:])
+        c, h, w = self.images.shape[1:]
+        return c, h, w
 
     @property
     def n_classes(self) -> int:

@@ -40,7 +40,8 @@ def load_digits(path=None, split: str = "all") -> ImageDataset:
     return ImageDataset(images, labels, tuple(str(d) for d in range(10)), name="digits", split="all", source="sklearn")
 
 
-def load_image_folder(path=None, split: str = "all", mode: str = "RGB", size: tuple[int, int] | None = None) -> ImageDataset:
+def load_image_folder(path=None, split: str = "all", mode: str = "RGB",
+                      size: tuple[int, int] | None = None) -> ImageDataset:
     """Images in class folders (``root/<class>/*.png|jpg|jpeg``); classes in sorted folder order.
 
     Args:

@@ -20,9 +20,9 @@ import json
 import logging
 import math
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-import zipfile
 
 import numpy as np
 import torch

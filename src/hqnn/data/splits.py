@@ -8,8 +8,8 @@ refuses a file made for another dataset or size.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -133,7 +133,8 @@ def load_or_create_split(
     else:
         raise ConfigError(f"split method must be one of {SPLIT_METHODS}; got {method!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, train=train, val=val, dataset=np.array(dataset), size=np.array(n_items), method=np.array(method), seed=np.array(seed))
+    np.savez(path, train=train, val=val, dataset=np.array(dataset), size=np.array(n_items), method=np.array(method),
+             seed=np.array(seed))
     return train, val
 
 

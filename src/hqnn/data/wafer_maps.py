@@ -15,7 +15,8 @@ from torch import nn
 
 from hqnn.exceptions import ConfigError, ShapeError
 
-__all__ = ["resize_nearest", "resize_max", "wafer_maps_to_tensor", "RandomRot90Flip", "WAFER_ENCODINGS", "WAFER_RESIZES"]
+__all__ = ["resize_nearest", "resize_max", "wafer_maps_to_tensor", "RandomRot90Flip", "WAFER_ENCODINGS",
+           "WAFER_RESIZES"]
 
 WAFER_ENCODINGS = ("scalar", "onehot")
 WAFER_RESIZES = ("nearest", "max")

@@ -14,10 +14,11 @@ present, ``trianTestLabel`` (sic; ``[['Training']]`` / ``[['Test']]``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 import zipfile
 import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def convert_wm811k(src, dst) -> Path:
     if blocker is not None:
         raise DataError(f"convert-wm811k: cannot write {dst}: {blocker} is a file, expected a folder")
     wafers = _read_pickle(_resolve_file(src))
-    arrays = {
+    arrays: dict[str, Any] = {
         "format_version": np.array(_NPZ_VERSION),
         "maps": np.concatenate([m.ravel() for m in wafers.maps]) if wafers.maps else np.zeros(0, np.uint8),
         "shapes": np.array([m.shape for m in wafers.maps], dtype=np.int64).reshape(-1, 2),
@@ -191,7 +192,8 @@ def _resolve_file(path) -> Path:
         return root
     candidates = sorted(f for f in root.iterdir() if f.name.startswith("LSWMD") and _is_supported(f))
     if len(candidates) != 1:
-        raise DataError(f"{root}: expected one LSWMD.pkl[.xz|.gz|.bz2] or LSWMD*.npz file; found {[c.name for c in candidates]}")
+        raise DataError(f"{root}: expected one LSWMD.pkl[.xz|.gz|.bz2] or LSWMD*.npz file; "
+                        f"found {[c.name for c in candidates]}")
     return candidates[0]
 
 
@@ -261,7 +263,8 @@ def _read_npz(file: Path) -> WaferMapSet:
     if missing:
         raise DataError(f"{file}: not a WM-811K .npz from convert_wm811k (missing {sorted(missing)})")
     if int(content["format_version"]) != _NPZ_VERSION:
-        raise DataError(f"{file}: format version {int(content['format_version'])}; this hqnn reads version {_NPZ_VERSION}")
+        raise DataError(f"{file}: format version {int(content['format_version'])}; "
+                        f"this hqnn reads version {_NPZ_VERSION}")
     shapes, flat, labels = content["shapes"], content["maps"], content["labels"]
     if shapes.ndim != 2 or shapes.shape[1] != 2:
         raise DataError(f"{file}: 'shapes' must have shape (N, 2); got {shapes.shape}")
@@ -276,4 +279,5 @@ def _read_npz(file: Path) -> WaferMapSet:
         raise DataError(f"{file}: labels must lie in [-1, {len(classes) - 1}]; found {labels.min()}..{labels.max()}")
     pieces = np.split(flat, np.cumsum(sizes)[:-1]) if len(sizes) else []
     maps = [piece.reshape(shape) for piece, shape in zip(pieces, shapes.tolist())]
-    return WaferMapSet(maps, labels.astype(np.int64), content["die_size"], content.get("split_tags"), classes, str(file))
+    return WaferMapSet(maps, labels.astype(np.int64), content["die_size"], content.get("split_tags"), classes,
+                       str(file))

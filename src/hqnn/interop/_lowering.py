@@ -1,10 +1,10 @@
 """Lower an hqnn circuit to the gate vocabulary shared by OpenQASM and Qiskit.
 
-The vocabulary is OpenQASM 3's ``stdgates.inc`` names (rx, ry, rz, p, u3, h, x, y, z, s, t, sx, id,
-cx, cy, cz, swap, crx, cry, crz, ccx) plus rxx, ryy, rzz. Every hqnn gate maps to one of them except
-Rot (rz·ry·rz), CRot (crz·cry·crz: a controlled product is the product of the controlled factors) and
-a one-qubit QubitUnitary (u3 from its ZYZ angles, up to a global phase). Wires are translated with
-:func:`~hqnn.interop.conventions.qasm_qubit`.
+The vocabulary is the gates with an OpenQASM name in the gate table (:data:`hqnn.sim.gates.GATES`:
+``stdgates.inc`` names plus rxx, ryy, rzz); each carries its Qiskit name too. A gate without one is
+exported as its factors (Rot = rz·ry·rz, CRot = crz·cry·crz: a controlled product is the product of
+the controlled factors), a one-qubit QubitUnitary as u3 from its ZYZ angles (up to a global phase).
+Wires are translated with :func:`~hqnn.interop.conventions.qasm_qubit`.
 """
 
 from __future__ import annotations
@@ -19,26 +19,23 @@ import torch
 from hqnn.exceptions import ShapeError, UnsupportedError
 from hqnn.interop.conventions import qasm_qubit
 from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
+from hqnn.sim.gates import GATES, GateSpec
 
 __all__ = ["NativeOp", "angle_value", "bind", "lower", "measured_wires", "zyz_angles"]
-
-_DIRECT = {
-    "RX": "rx", "RY": "ry", "RZ": "rz", "PhaseShift": "p", "U3": "u3", "Hadamard": "h", "PauliX": "x",
-    "PauliY": "y", "PauliZ": "z", "S": "s", "T": "t", "SX": "sx", "Identity": "id", "CNOT": "cx",
-    "CY": "cy", "CZ": "cz", "SWAP": "swap", "CRX": "crx", "CRY": "cry", "CRZ": "crz", "Toffoli": "ccx",
-    "IsingXX": "rxx", "IsingYY": "ryy", "IsingZZ": "rzz",
-}
-# Rot(φ, θ, ω) = RZ(ω)·RY(θ)·RZ(φ): applied in time order rz(φ), ry(θ), rz(ω).
-_EULER = {"Rot": ("rz", "ry", "rz"), "CRot": ("crz", "cry", "crz")}
 
 
 @dataclass(frozen=True)
 class NativeOp:
-    """A gate of the shared vocabulary: ``name``, target qubits and its angles (hqnn Angles)."""
+    """A gate of the shared vocabulary: its table row, target qubits and its angles (hqnn Angles)."""
 
-    name: str
+    spec: GateSpec
     qubits: tuple[int, ...]
     params: tuple[Angle, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The OpenQASM name."""
+        return str(self.spec.qasm)
 
 
 def zyz_angles(matrix) -> tuple[float, float, float]:
@@ -62,12 +59,13 @@ def _lower_op(op: Op) -> list[NativeOp]:
         if len(op.wires) != 1:
             raise UnsupportedError(f"QubitUnitary on {len(op.wires)} wires {op.wires}: only one-qubit unitaries "
                                    "can be exported (as u3)")
-        return [NativeOp("u3", qubits, tuple(Angle(CONST, -1, a) for a in zyz_angles(op.matrix.numpy())))]
-    if op.name in _EULER:
-        return [NativeOp(name, qubits, (p,)) for name, p in zip(_EULER[op.name], op.params)]
-    if op.name not in _DIRECT:
+        return [NativeOp(GATES["U3"], qubits, tuple(Angle(CONST, -1, a) for a in zyz_angles(op.matrix.numpy())))]
+    spec = GATES[op.name]
+    if spec.qasm is None and spec.factors:
+        return [native for name, k in spec.factors for native in _lower_op(Op(name, op.wires, (op.params[k],)))]
+    if spec.qasm is None or spec.qiskit is None:
         raise UnsupportedError(f"gate {op.name} has no OpenQASM/Qiskit translation")
-    return [NativeOp(_DIRECT[op.name], qubits, op.params)]
+    return [NativeOp(spec, qubits, op.params)]
 
 
 def lower(circuit: Circuit) -> list[NativeOp]:

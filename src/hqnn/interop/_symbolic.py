@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ _TORCH_LINEAR = {
 
 
 # Non-linear functions a derived feature may apply, by canonical name (numpy ufunc names).
-_FUNCTIONS = {
+_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "multiply": torch.mul, "true_divide": torch.div, "power": torch.pow, "arctan2": torch.atan2,
     "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "arcsin": torch.asin, "arccos": torch.acos,
     "arctan": torch.atan, "sinh": torch.sinh, "cosh": torch.cosh, "tanh": torch.tanh, "exp": torch.exp,
@@ -103,7 +104,8 @@ class FeatureMap:
     """
 
     def __init__(self, n_raw: int):
-        self.n_raw, self.width, self.blocks = n_raw, n_raw, []
+        self.n_raw, self.width = n_raw, n_raw
+        self.blocks: list[Feature | AmplitudeFeature] = []
         self.scale_columns: list[int] = []
 
     def __bool__(self) -> bool:
@@ -115,13 +117,13 @@ class FeatureMap:
         self.width += getattr(block, "width", 1)
         return [Symbol({Angle(INPUT, start + k): 1.0}) for k in range(getattr(block, "width", 1))]
 
-    def derive(self, function: str, *args) -> "Symbol":
+    def derive(self, function: str, *args) -> Symbol | float:
         """A new column ``function(*args)``; constant arguments give a float instead."""
         if not any(isinstance(a, Symbol) for a in args):
             return float(_FUNCTIONS[function](*(torch.tensor(_float(a), dtype=torch.float64) for a in args)))
         return self._columns(Feature(function, tuple(a if isinstance(a, Symbol) else _float(a) for a in args)))[0]
 
-    def amplitudes(self, entries, normalize: bool, validate_norm: bool) -> list["Symbol"]:
+    def amplitudes(self, entries, normalize: bool, validate_norm: bool) -> list[Symbol]:
         """Columns for :class:`AmplitudeFeature`: ``2**n - 1`` angles, then the output scale."""
         entries = tuple(e if isinstance(e, Symbol) else _float(e) for e in entries)
         columns = self._columns(AmplitudeFeature(entries, normalize, validate_norm))
@@ -129,7 +131,7 @@ class FeatureMap:
         return columns[:-1]
 
     @staticmethod
-    def _value(x, columns: list[torch.Tensor], weights: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    def _value(x, columns: list[torch.Tensor], weights: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, Symbol):
             return torch.full_like(like, x)
         value = torch.full_like(like, x.const)
@@ -140,6 +142,7 @@ class FeatureMap:
     def __call__(self, inputs: torch.Tensor, weights: torch.Tensor | None):
         columns = list(inputs.unbind(-1))  # (B,) each
         like = inputs[:, 0] if inputs.shape[1] else inputs.new_zeros(inputs.shape[0])
+        weights = inputs.new_zeros(0) if weights is None else weights  # no weights: no symbol reads them
         for block in self.blocks:
             raw = block.args if isinstance(block, Feature) else block.entries
             args = [self._value(a, columns, weights, like) for a in raw]

@@ -112,9 +112,11 @@ def model_circuit(path: Path, layer: str | None = None):
     if not layers:
         raise ConfigError(f"{trained.path}: {trained.model_name} has no circuit layer to export (a classical model)")
     if layer is None and len(layers) > 1:
-        raise ConfigError(f"{trained.model_name} has {len(layers)} circuit layers; choose one with --layer: {', '.join(layers)}")
+        raise ConfigError(f"{trained.model_name} has {len(layers)} circuit layers; choose one with --layer: "
+                          f"{', '.join(layers)}")
     if layer is not None and layer not in layers:
-        raise ConfigError(f"{trained.model_name} has no circuit layer {layer!r}; its circuit layers: {', '.join(layers)}")
+        raise ConfigError(f"{trained.model_name} has no circuit layer {layer!r}; its circuit layers: "
+                          f"{', '.join(layers)}")
     chosen = layers[layer] if layer is not None else next(iter(layers.values()))
     return chosen.circuit, _finite(chosen.weights.detach().reshape(-1).double(), str(trained.path))
 
@@ -132,7 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="export_target", metavar="TARGET", required=True)
     qasm = sub.add_parser("qasm", help="write the circuit as OpenQASM with its weights (and one input) bound")
     _add_source(qasm, sorted(RECIPES))
-    qasm.add_argument("--weights", type=Path, help="with --recipe: .pt file with trained weights (tensor, state dict or model.pt)")
+    qasm.add_argument("--weights", type=Path,
+                      help="with --recipe: .pt file with trained weights (tensor, state dict or model.pt)")
     qasm.add_argument("--input", help="one sample's inputs, comma-separated, finite (else QASM 3 `input` parameters); "
                       "write --input=-0.1,0.2 when the first is negative")
     qasm.add_argument("--version", type=int, choices=(2, 3), default=3, help="OpenQASM version (default 3)")
@@ -173,8 +176,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         from hqnn.train.checkpoint import atomic_write
 
+        def write(tmp: Path) -> None:
+            tmp.write_text(text, encoding="utf-8")
+
         try:
-            atomic_write(args.output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            atomic_write(args.output, write)
         except OSError as exc:
             raise ConfigError(f"-o {args.output}: cannot write ({exc.strerror or exc})") from exc
         print(f"wrote {args.output} (OpenQASM {args.version}, {circuit!r})")

@@ -14,8 +14,8 @@ import functools
 import inspect
 import math
 import pickle
-from collections.abc import Iterable
-from typing import Any, Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn

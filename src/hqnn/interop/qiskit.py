@@ -14,9 +14,6 @@ from hqnn.sim.circuit import INPUT, WEIGHT, Circuit
 
 __all__ = ["to_qiskit"]
 
-# The shared vocabulary's names that differ from QuantumCircuit's methods.
-_METHOD = {"u3": "u"}
-
 
 def to_qiskit(circuit: Circuit, weights=None, inputs=None, *, measure: bool = False):
     """The circuit as a Qiskit ``QuantumCircuit``.
@@ -51,7 +48,7 @@ def to_qiskit(circuit: Circuit, weights=None, inputs=None, *, measure: bool = Fa
         for a in op.params:
             value = angle_value(a, weights, inputs)
             angles.append(a.scale * symbols[a.source][a.index] if value is None else value)
-        getattr(qc, _METHOD.get(op.name, op.name))(*angles, *op.qubits)
+        getattr(qc, str(op.spec.qiskit))(*angles, *op.qubits)
     if measure:
         qc.add_register(qiskit.ClassicalRegister(circuit.n_qubits, "c"))
         for w in measured_wires(circuit):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Iterable
 
 from hqnn.exceptions import WireError
 from hqnn.sim.circuit import Circuit
@@ -65,15 +65,16 @@ def resources(circuit: Circuit, coupling_map: Iterable[tuple[int, int]] | None =
         layer = 1 + max(layer_of_wire[w] for w in op.wires)
         for w in op.wires:
             layer_of_wire[w] = layer
-    fits, offending = None, ()
+    fits: bool | None = None
+    offending: tuple[tuple[int, int], ...] = ()
     if coupling_map is not None:
         edges = set()
         for pair in coupling_map:
-            pair = tuple(int(w) for w in pair)
-            if len(pair) != 2 or pair[0] == pair[1]:
-                raise WireError(f"a coupling-map edge is a pair of distinct wires; got {pair}")
-            edges.add(frozenset(pair))
-        bad = {tuple(sorted(p)) for op in circuit.ops for p in combinations(op.wires, 2) if frozenset(p) not in edges}
+            edge = tuple(int(w) for w in pair)
+            if len(edge) != 2 or edge[0] == edge[1]:
+                raise WireError(f"a coupling-map edge is a pair of distinct wires; got {edge}")
+            edges.add(frozenset(edge))
+        bad = {(min(p), max(p)) for op in circuit.ops for p in combinations(op.wires, 2) if frozenset(p) not in edges}
         fits, offending = not bad, tuple(sorted(bad))
     return Resources(
         n_qubits=circuit.n_qubits,

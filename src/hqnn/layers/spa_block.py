@@ -62,7 +62,7 @@ class SPABlock(nn.Module):
         self.expand = SelfProliferate(in_chs, exp_chs, ratio)
         self.expand_bn = keras_batch_norm(exp_chs)
         if stride > 1:
-            self.downsample = depthwise_conv(exp_chs, dw_kernel, stride)
+            self.downsample: nn.Module | None = depthwise_conv(exp_chs, dw_kernel, stride)
             self.downsample_bn = keras_batch_norm(exp_chs)
         else:
             self.downsample = None

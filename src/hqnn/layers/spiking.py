@@ -52,11 +52,12 @@ def weighted_phase_encode(x: torch.Tensor, time_steps: int, bits: int = 8) -> to
     if time_steps < 1 or bits < 1:
         raise ConfigError(f"time_steps and bits must be positive; got {time_steps} and {bits}")
     top = 1.0 - 2.0**-bits
-    low, high = float(x.min()), float(x.max())  # torch's min/max propagate NaN
-    if not (low >= 0.0 and high <= top):  # written so that NaN fails it too
-        raise ValueRangeError(
-            f"weighted-phase encoding needs inputs in [0, {top}] (1 - 2**-{bits}); got [{low:.6g}, {high:.6g}]"
-        )
+    if not torch.compiler.is_compiling():  # a host sync on the data: eager runs check, compiled graphs cannot
+        low, high = float(x.min()), float(x.max())  # torch's min/max propagate NaN
+        if not (low >= 0.0 and high <= top):  # written so that NaN fails it too
+            raise ValueRangeError(
+                f"weighted-phase encoding needs inputs in [0, {top}] (1 - 2**-{bits}); got [{low:.6g}, {high:.6g}]"
+            )
     remainder = x.detach()
     planes = []
     weight = 0.5
@@ -98,11 +99,16 @@ class ATanSpike(torch.autograd.Function):
     ``atan(pi / 2 * alpha * x) / pi + 1/2``.
     """
 
+    generate_vmap_rule = True  # forward/setup_context style: torch.compile and torch.func trace it
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, alpha: float) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.alpha = alpha
+    def forward(x: torch.Tensor, alpha: float) -> torch.Tensor:
         return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, ctx.alpha = inputs
+        ctx.save_for_backward(x)
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
@@ -133,8 +139,10 @@ class _IFMultiStep(torch.autograd.Function):
     Work stays per time slice (in cache; whole-(T, ...) temporaries measured slower).
     """
 
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x_seq: torch.Tensor, v_threshold: float, v_reset: float, alpha: float) -> torch.Tensor:
+    def forward(x_seq: torch.Tensor, v_threshold: float, v_reset: float, alpha: float):
         charges, spikes = [], []
         v = torch.full_like(x_seq[0], v_reset)
         for x in x_seq:
@@ -145,13 +153,17 @@ class _IFMultiStep(torch.autograd.Function):
                 v = v + v_reset * spike
             charges.append(h)
             spikes.append(spike)
-        spikes = torch.stack(spikes)  # (T, B, ...)
-        ctx.save_for_backward(torch.stack(charges), spikes)
-        ctx.constants = (v_threshold, v_reset, alpha)
-        return spikes
+        return torch.stack(spikes), torch.stack(charges)  # (T, B, ...) each; the charges are for backward
 
     @staticmethod
-    def backward(ctx, grad_spikes: torch.Tensor):
+    def setup_context(ctx, inputs, output):
+        spikes, charges = output
+        ctx.mark_non_differentiable(charges)
+        ctx.save_for_backward(charges, spikes)
+        ctx.constants = inputs[1:]
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor, _grad_charges):
         charge, spikes = ctx.saved_tensors
         v_threshold, v_reset, alpha = ctx.constants
         one = torch.ones((), dtype=charge.dtype, device=charge.device)
@@ -200,7 +212,7 @@ class IFNeuron(nn.Module):
         self.alpha = alpha
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        return _IFMultiStep.apply(x_seq, self.v_threshold, self.v_reset, self.alpha)  # (T, B, ...)
+        return _IFMultiStep.apply(x_seq, self.v_threshold, self.v_reset, self.alpha)[0]  # (T, B, ...)
 
     def extra_repr(self) -> str:
         return f"v_threshold={self.v_threshold}, v_reset={self.v_reset}, alpha={self.alpha}"

@@ -53,7 +53,7 @@ class AngleEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "tanh":
             return torch.tanh(x)
-        if self.kind == "bn_sigmoid":
+        if self.norm is not None:  # kind "bn_sigmoid"
             return self.scale * torch.sigmoid(self.norm(x))
         return x
 

@@ -67,7 +67,8 @@ def register_model(
         if key in _REGISTRY:
             raise ConfigError(f"model name {key!r} is already registered")
         _check_arguments(key, builder, defaults)
-        _REGISTRY[key] = ModelEntry(key, builder, dict(defaults), param_count, tuple(input_size), summary)
+        channels, height, width = input_size
+        _REGISTRY[key] = ModelEntry(key, builder, dict(defaults), param_count, (channels, height, width), summary)
         return builder
 
     return decorator

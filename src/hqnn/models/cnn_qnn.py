@@ -6,6 +6,8 @@ Spec: ``seed_models.md`` section 3. Source: the blog's markdown only (no code re
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,8 +15,8 @@ from torch import nn
 from hqnn.exceptions import ConfigError, ShapeError
 from hqnn.layers import init_like_keras
 from hqnn.models._quantum import AngleEncoder, circuit_layer
-from hqnn.templates.recipes import readout_width
 from hqnn.models._registry import register_variants
+from hqnn.templates.recipes import readout_width
 
 __all__ = ["RezkCNN"]
 
@@ -82,10 +84,10 @@ class RezkCNN(nn.Module):
         self.flat_features = 64 * _conv_out(height) * _conv_out(width)
         self.dense = nn.Linear(self.flat_features, 128)
         if n_qubits is None:
-            self.head = nn.Linear(128, num_classes)
+            self.head: nn.Module = nn.Linear(128, num_classes)
         else:
             n_out = readout_width(n_qubits, readout)
-            recipe = dict(n_qubits=n_qubits, n_layers=n_layers, readout=readout)
+            recipe: dict[str, Any] = dict(n_qubits=n_qubits, n_layers=n_layers, readout=readout)
             encoder = [AngleEncoder(encoding, n_qubits, scale=1.0)] if encoding != "none" else []  # rezk_qnn: pi x
             self.head = nn.Sequential(
                 nn.Linear(128, n_qubits),

@@ -8,6 +8,7 @@ the classical network, ``Yfyangd/CVPR2022`` README figures for the hybrid (the p
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,8 +17,8 @@ from torch import nn
 from hqnn.exceptions import ConfigError
 from hqnn.layers import SPABlock, init_like_keras, keras_batch_norm
 from hqnn.models._quantum import AngleEncoder, circuit_layer
-from hqnn.templates.recipes import readout_width
 from hqnn.models._registry import register_variants
+from hqnn.templates.recipes import readout_width
 
 __all__ = ["HCQDL", "SPANet", "SPANetTrunk", "SPANET_BLOCKS"]
 
@@ -197,7 +198,7 @@ class HCQDL(nn.Module):
         self.pre_quantum = nn.Linear(TRUNK_CHS, n_qubits)
         self.encoder = AngleEncoder(encoding, n_qubits, scale=math.pi)  # the recipes read raw angles
         n_out = readout_width(n_qubits, readout)
-        recipe = {"n_qubits": n_qubits}
+        recipe: dict[str, Any] = {"n_qubits": n_qubits}
         if (n_layers, readout) != (1, "z"):  # only hcqdl_crx_ring takes these
             recipe |= {"n_layers": n_layers, "readout": readout}
         self.quantum = circuit_layer(circuit, n_qubits, n_out, **recipe)
@@ -263,11 +264,13 @@ register_variants(
         "hcqdl_plus": dict(
             attention=None, n_qubits=8, n_layers=2, readout="z+zz", encoding="bn_sigmoid", hidden=64, fusion="residual",
             param_count=1_349_300,
-            summary="recommended HCQDL: no attention, BN+sigmoid angles, 8-qubit 2-layer CRX ring, <Z>+<ZZ>, residual fusion",
+            summary="recommended HCQDL: no attention, BN+sigmoid angles, 8-qubit 2-layer CRX ring, <Z>+<ZZ>, "
+                    "residual fusion",
         ),
         "hcqdl_plus_classical": dict(
             attention=None, n_qubits=8, n_layers=2, readout="z+zz", encoding="bn_sigmoid", hidden=64, fusion="residual",
-            circuit=None, param_count=1_349_608, summary="classical twin of hcqdl_plus: Linear(8,36)+tanh for the circuit",
+            circuit=None, param_count=1_349_608,
+            summary="classical twin of hcqdl_plus: Linear(8,36)+tanh for the circuit",
         ),
         "hcqdl_classical": dict(
             circuit=None, param_count=2_841_082, summary="classical twin of hcqdl: Linear(4,4)+tanh for the circuit"

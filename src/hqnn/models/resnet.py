@@ -70,6 +70,11 @@ class ResNet(nn.Module):
         torch.Size([2, 10])
     """
 
+    layer1: nn.Sequential  # the four stages, set in __init__ under torchvision's names
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(self, depth: int = 18, num_classes: int = 1000, in_chans: int = 3, stem: str = "imagenet"):
         super().__init__()
         if depth not in RESNET_STAGES:
@@ -79,7 +84,7 @@ class ResNet(nn.Module):
         self.num_classes, self.in_chans, self.stem = num_classes, in_chans, stem
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_chans, 64, 7, stride=2, padding=3, bias=False)
-            self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+            self.maxpool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1)
         else:
             self.conv1 = nn.Conv2d(in_chans, 64, 3, stride=1, padding=1, bias=False)
             self.maxpool = nn.Identity()

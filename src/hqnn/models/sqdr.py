@@ -8,6 +8,7 @@ Spec: ``seed_models.md`` section 2. Source: ``luutn2002/SQDR-CNN`` (``sqdr_cnn/m
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,8 +16,8 @@ from torch import nn
 from hqnn.exceptions import ConfigError
 from hqnn.layers import IFNeuron, TimeDistributed, WeightedPhaseEncoder
 from hqnn.models._quantum import circuit_layer
-from hqnn.templates.recipes import readout_width
 from hqnn.models._registry import register_variants
+from hqnn.templates.recipes import readout_width
 
 __all__ = ["SQDRCNN", "SpikingConvEncoder"]
 
@@ -144,7 +145,7 @@ class SQDRCNN(nn.Module):
                 "noise=True runs the published noisy sqdr_reupload circuit (CZ chain); "
                 f"got circuit={circuit!r}, entangler={entangler!r}"
             )
-        recipe = dict(n_qubits=n_wires, n_blocks=n_blocks)
+        recipe: dict[str, Any] = dict(n_qubits=n_wires, n_blocks=n_blocks)
         if readout != "z":
             recipe["readout"] = readout
         n_out = readout_width(n_wires, readout)

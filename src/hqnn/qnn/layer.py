@@ -9,7 +9,9 @@ from hqnn.exceptions import ConfigError, ShapeError
 from hqnn.qnn.init import initialize
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.execute import run
-from hqnn.sim.gradients import DIFF_METHODS, execute
+from hqnn.sim.gates import complex_dtype_for
+from hqnn.sim.plan import METHODS, compile_circuit
+from hqnn.sim.gradients import DIFF_METHODS, LiftedCircuit, execute
 from hqnn.sim.noise import NoiseModel
 
 __all__ = ["QuantumLayer", "NotACircuitError"]
@@ -30,7 +32,8 @@ class QuantumLayer(nn.Module):
         circuit: the circuit (see :class:`hqnn.sim.Circuit`).
         init: weight initialiser: "uniform" (U[0, 2π), the default), "normal", "truncated_normal", "zeros".
         init_kwargs: settings of the initialiser (e.g. ``{"std": 0.1}``).
-        method: simulation method passed to :func:`hqnn.sim.run`.
+        method: simulation method of noise-free backprop layers (see :func:`hqnn.sim.run`):
+            "auto", "native", "engine" or "gates".
         diff_method: "best" (backprop, or parameter-shift with shots), "backprop", "adjoint",
             "parameter-shift" or "finite-diff" (:mod:`hqnn.sim.gradients`).
         shots: samples per measurement (None: exact expectations).
@@ -38,6 +41,8 @@ class QuantumLayer(nn.Module):
         generator: a CPU torch.Generator for shots and random channel strengths (reproducible runs).
 
     Raises:
+        ConfigError: an unknown ``method`` or ``diff_method``, or a ``method`` other than "auto" for a
+            layer that does not run noise-free backprop (at construction).
         ShapeError: inputs whose last dimension is not ``circuit.n_inputs``.
 
     Example:
@@ -58,11 +63,40 @@ class QuantumLayer(nn.Module):
         self.circuit = circuit
         self.method = method
         self.noise_model, self.shots, self.generator = noise_model, shots, generator
+        if method not in METHODS:
+            raise ConfigError(f"unknown simulation method {method!r}; valid: {', '.join(METHODS)}")
         self.diff_method = ("parameter-shift" if shots else "backprop") if diff_method == "best" else diff_method
+        if shots is not None and self.diff_method in ("backprop", "adjoint"):
+            raise ConfigError(f"shots={shots} needs diff_method 'parameter-shift' or 'finite-diff'; "
+                              f"got {self.diff_method!r}")
+        if method != "auto" and (self.diff_method != "backprop" or noise_model is not None):
+            raise ConfigError(f"method={method!r} applies to noise-free backprop layers; this layer runs "
+                              f"diff_method={self.diff_method!r}{' with a noise model' if noise_model else ''}: "
+                              "leave method='auto'")
         self.simulated = noise_model.apply(circuit) if noise_model is not None else circuit
         self.init, self.init_kwargs = init, dict(init_kwargs or {})
         self.weights = nn.Parameter(torch.empty(circuit.n_weights))
         self.reset_parameters()
+        self._compiled = self._compile()
+
+    def _compile(self):
+        """What :meth:`forward` runs directly: the circuit's plan (noise-free backprop) or its
+        :class:`LiftedCircuit` (other diff methods); None for noisy backprop (then every call goes
+        through :func:`hqnn.sim.gradients.execute`). Built once: a call re-validates nothing."""
+        if self.diff_method != "backprop":
+            return LiftedCircuit(self.simulated, self.diff_method, self.shots, self.generator)
+        if self.simulated is not self.circuit or self.generator is not None:
+            return None
+        return compile_circuit(self.circuit, self.method)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_compiled", None)  # holds kernel tables and pointers: rebuilt, never copied
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._compiled = self._compile()
 
     def reset_parameters(self) -> None:
         initialize(self.weights, self.init, **self.init_kwargs)
@@ -85,8 +119,11 @@ class QuantumLayer(nn.Module):
                 f"QuantumLayer expects inputs of shape (..., {self.n_inputs}); got {tuple(x.shape)}")
         lead = x.shape[:-1]
         flat, weights = x.reshape(lead.numel(), self.n_inputs), self.weights.to(x.device)
-        if self.diff_method == "backprop" and self.simulated is self.circuit and self.generator is None:
-            out = run(self.circuit, flat, weights, method=self.method)
+        if self._compiled is not None and flat.dtype == weights.dtype and flat.shape[0] > 0:
+            # the hot path: one compiled call (the native kernel checks the angles' finiteness itself)
+            out = self._compiled.execute(flat, weights, complex_dtype_for(flat.dtype))
+        elif self.diff_method == "backprop" and self.simulated is self.circuit and self.generator is None:
+            out = run(self.circuit, flat, weights, method=self.method)  # mixed precision or no rows
         else:
             out = execute(self.simulated, flat, weights, diff_method=self.diff_method, shots=self.shots,
                           generator=self.generator)

@@ -14,8 +14,8 @@ from hqnn.sim.execute import run
 from hqnn.sim.gates import GATES, gate_matrix, gate_spec
 from hqnn.sim.gradients import DIFF_METHODS, execute
 from hqnn.sim.measure import expvals, marginal_probabilities, measure, probabilities
-from hqnn.sim.noise import NoiseModel
 from hqnn.sim.native import native_available
+from hqnn.sim.noise import NoiseModel
 from hqnn.sim.plan import METHODS, compile_circuit
 from hqnn.sim.state import zero_state
 from hqnn.sim.trajectories import run_trajectories

@@ -21,8 +21,8 @@ Built-in channels (PennyLane 0.45 definitions):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -179,7 +179,8 @@ def check_kraus(matrices, n_wires: int, atol: float = 1e-8) -> torch.Tensor:
         if isinstance(matrices, (list, tuple)) else torch.as_tensor(matrices, dtype=torch.complex128)
     d = 2**n_wires
     if kraus.dim() != 3 or kraus.shape[1:] != (d, d) or kraus.shape[0] < 1:
-        raise ShapeError(f"Kraus operators on {n_wires} wire(s) must be a (m, {d}, {d}) stack; got {tuple(kraus.shape)}")
+        raise ShapeError(f"Kraus operators on {n_wires} wire(s) must be a (m, {d}, {d}) stack; "
+                         f"got {tuple(kraus.shape)}")
     total = torch.einsum("mki,mkj->ij", kraus.conj(), kraus)
     if not torch.allclose(total, torch.eye(d, dtype=kraus.dtype), atol=atol):
         raise ValueRangeError(f"Kraus operators must satisfy sum K^dagger K = I within {atol}; "

@@ -19,8 +19,8 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ from hqnn.exceptions import GateError, ShapeError, ValueRangeError, WireError
 from hqnn.sim.channels import channel_spec, check_kraus, check_strengths
 from hqnn.sim.gates import gate_spec
 
-__all__ = ["Angle", "Op", "Measurement", "Circuit", "ParamArray"]
+__all__ = ["Angle", "AngleLike", "Op", "Measurement", "Circuit", "ParamArray"]
 
 INPUT, WEIGHT, CONST = "input", "weight", "const"
 
@@ -49,18 +49,18 @@ class Angle:
     transform: str | None = None
     choices: int = 1
 
-    def __mul__(self, k: float) -> "Angle":
+    def __mul__(self, k: float) -> Angle:
         if not isinstance(k, (int, float)):
             return NotImplemented
         return replace(self, scale=self.scale * float(k))
 
-    def sigmoid(self) -> "Angle":
+    def sigmoid(self) -> Angle:
         """``sigmoid(source[index])`` as a channel strength (the angle must be unscaled and untransformed)."""
         if self.source == CONST or self.scale != 1.0 or self.transform is not None:
             raise GateError(f"sigmoid() applies to a plain input or weight, not to {self!r}")
         return replace(self, transform="sigmoid")
 
-    def random_offset(self, choices: int) -> "Angle":
+    def random_offset(self, choices: int) -> Angle:
         """Read ``source[index + r]`` with r uniform in ``0..choices-1``, re-drawn per sample and evaluation."""
         if self.source != INPUT or int(choices) < 1:
             raise GateError(f"random_offset needs an input angle and choices >= 1; got {self!r}, {choices}")
@@ -68,14 +68,18 @@ class Angle:
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "Angle":
+    def __neg__(self) -> Angle:
         return self * -1.0
 
-    def __truediv__(self, k: float) -> "Angle":
+    def __truediv__(self, k: float) -> Angle:
         return self * (1.0 / k)
 
 
-def as_angle(value) -> Angle:
+AngleLike = Angle | float
+"""An angle argument: a symbolic Angle (``c.inputs[i]``, ``w[l, i]``, scaled) or a constant number."""
+
+
+def as_angle(value: AngleLike) -> Angle:
     """An Angle from an Angle or a real number (a constant)."""
     if isinstance(value, Angle):
         return value
@@ -213,7 +217,8 @@ class Circuit:
         wires = tuple(int(w) for w in wires)
         for w in wires:
             if not 0 <= w < self.n_qubits:
-                raise WireError(f"{what}: wire {w} is out of range for a {self.n_qubits}-qubit circuit (valid: 0..{self.n_qubits - 1})")
+                raise WireError(f"{what}: wire {w} is out of range for a {self.n_qubits}-qubit circuit "
+                                f"(valid: 0..{self.n_qubits - 1})")
         if len(set(wires)) != len(wires):
             raise WireError(f"{what}: wires must be distinct; got {wires}")
         return wires
@@ -225,11 +230,14 @@ class Circuit:
             raise ShapeError(f"{what}: weight {a.index} does not belong to this circuit ({self.n_weights} weights)")
         return a
 
-    def gate(self, name: str, wires: int | Sequence[int], *params) -> "Circuit":
+    def gate(self, name: str, wires: int | Sequence[int], *params: AngleLike) -> Circuit:
         """Append gate ``name`` (PennyLane name or alias) on ``wires`` with angles ``params``."""
-        spec = gate_spec(name)
         wires = (wires,) if isinstance(wires, (int, np.integer)) else tuple(wires)
-        if spec.n_wires is not None and len(wires) != spec.n_wires:
+        return self._add(gate_spec(name).name, wires, *params)
+
+    def _add(self, name: str, wires: tuple[int, ...], *params: AngleLike) -> Circuit:
+        spec = gate_spec(name)
+        if len(wires) != spec.n_wires:
             raise WireError(f"{spec.name} acts on {spec.n_wires} wire(s); got wires {wires}")
         if len(params) != spec.n_params:
             raise GateError(f"{spec.name} takes {spec.n_params} angle(s); got {len(params)}")
@@ -240,7 +248,114 @@ class Circuit:
         self.ops.append(Op(spec.name, wires, angles))
         return self
 
-    def unitary(self, matrix, wires: Sequence[int]) -> "Circuit":
+    # One method per row of the gate table (hqnn.sim.gates.GATES): angles first, wires last.
+    def identity(self, wire: int) -> Circuit:
+        """Identity on ``wire``."""
+        return self._add("Identity", (wire,))
+
+    def h(self, wire: int) -> Circuit:
+        """Hadamard H = (X + Z)/√2 on ``wire``."""
+        return self._add("Hadamard", (wire,))
+
+    hadamard = h
+
+    def x(self, wire: int) -> Circuit:
+        """PauliX on ``wire``."""
+        return self._add("PauliX", (wire,))
+
+    def y(self, wire: int) -> Circuit:
+        """PauliY on ``wire``."""
+        return self._add("PauliY", (wire,))
+
+    def z(self, wire: int) -> Circuit:
+        """PauliZ on ``wire``."""
+        return self._add("PauliZ", (wire,))
+
+    def s(self, wire: int) -> Circuit:
+        """S = diag(1, i) on ``wire``."""
+        return self._add("S", (wire,))
+
+    def t(self, wire: int) -> Circuit:
+        """T = diag(1, e^{iπ/4}) on ``wire``."""
+        return self._add("T", (wire,))
+
+    def sx(self, wire: int) -> Circuit:
+        """SX = √X on ``wire``."""
+        return self._add("SX", (wire,))
+
+    def rx(self, theta: AngleLike, wire: int) -> Circuit:
+        """RX(θ) = exp(-iθX/2) on ``wire``."""
+        return self._add("RX", (wire,), theta)
+
+    def ry(self, theta: AngleLike, wire: int) -> Circuit:
+        """RY(θ) = exp(-iθY/2) on ``wire``."""
+        return self._add("RY", (wire,), theta)
+
+    def rz(self, theta: AngleLike, wire: int) -> Circuit:
+        """RZ(θ) = exp(-iθZ/2) on ``wire``."""
+        return self._add("RZ", (wire,), theta)
+
+    def phase_shift(self, phi: AngleLike, wire: int) -> Circuit:
+        """PhaseShift(φ) = diag(1, e^{iφ}) on ``wire``."""
+        return self._add("PhaseShift", (wire,), phi)
+
+    def rot(self, phi: AngleLike, theta: AngleLike, omega: AngleLike, wire: int) -> Circuit:
+        """Rot(φ, θ, ω) = RZ(ω)·RY(θ)·RZ(φ) on ``wire``."""
+        return self._add("Rot", (wire,), phi, theta, omega)
+
+    def u3(self, theta: AngleLike, phi: AngleLike, delta: AngleLike, wire: int) -> Circuit:
+        """U3(θ, φ, δ) = PhaseShift(φ)·RY(θ)·PhaseShift(δ) on ``wire``."""
+        return self._add("U3", (wire,), theta, phi, delta)
+
+    def cnot(self, control: int, target: int) -> Circuit:
+        """CNOT (controlled X)."""
+        return self._add("CNOT", (control, target))
+
+    def cz(self, control: int, target: int) -> Circuit:
+        """CZ (controlled Z)."""
+        return self._add("CZ", (control, target))
+
+    def cy(self, control: int, target: int) -> Circuit:
+        """CY (controlled Y)."""
+        return self._add("CY", (control, target))
+
+    def swap(self, wire0: int, wire1: int) -> Circuit:
+        """SWAP of two wires."""
+        return self._add("SWAP", (wire0, wire1))
+
+    def toffoli(self, control0: int, control1: int, target: int) -> Circuit:
+        """Toffoli (doubly controlled X)."""
+        return self._add("Toffoli", (control0, control1, target))
+
+    def crx(self, theta: AngleLike, control: int, target: int) -> Circuit:
+        """Controlled RX(θ)."""
+        return self._add("CRX", (control, target), theta)
+
+    def cry(self, theta: AngleLike, control: int, target: int) -> Circuit:
+        """Controlled RY(θ)."""
+        return self._add("CRY", (control, target), theta)
+
+    def crz(self, theta: AngleLike, control: int, target: int) -> Circuit:
+        """Controlled RZ(θ)."""
+        return self._add("CRZ", (control, target), theta)
+
+    def crot(self, phi: AngleLike, theta: AngleLike, omega: AngleLike, control: int, target: int) -> Circuit:
+        """Controlled Rot(φ, θ, ω)."""
+        return self._add("CRot", (control, target), phi, theta, omega)
+
+    def isingxx(self, phi: AngleLike, wire0: int, wire1: int) -> Circuit:
+        """IsingXX(φ) = exp(-iφ X⊗X/2)."""
+        return self._add("IsingXX", (wire0, wire1), phi)
+
+    def isingyy(self, phi: AngleLike, wire0: int, wire1: int) -> Circuit:
+        """IsingYY(φ) = exp(-iφ Y⊗Y/2)."""
+        return self._add("IsingYY", (wire0, wire1), phi)
+
+    def isingzz(self, phi: AngleLike, wire0: int, wire1: int) -> Circuit:
+        """IsingZZ(φ) = exp(-iφ Z⊗Z/2)."""
+        return self._add("IsingZZ", (wire0, wire1), phi)
+
+    def unitary(self, matrix, wires: Sequence[int]) -> Circuit:
         """Append a constant unitary ``(2**k, 2**k)`` on ``wires`` (checked for unitarity)."""
         wires = self._check_wires((wires,) if isinstance(wires, int) else wires, "QubitUnitary")
         m = torch.as_tensor(matrix, dtype=torch.complex128)
@@ -253,7 +368,7 @@ class Circuit:
         return self
 
     # -- noise -----------------------------------------------------------------------------------
-    def channel(self, name: str, wires: int | Sequence[int], *strengths) -> "Circuit":
+    def channel(self, name: str, wires: int | Sequence[int], *strengths) -> Circuit:
         """Append a noise channel of :mod:`hqnn.sim.channels` (e.g. "BitFlip", "AmplitudeDamping").
 
         Strengths are numbers (checked against the channel's range), inputs or weights, optionally
@@ -274,13 +389,41 @@ class Circuit:
         self.ops.append(Op(spec.name, wires, angles, kind="channel"))
         return self
 
-    def kraus(self, matrices, wires: int | Sequence[int]) -> "Circuit":
+    def kraus(self, matrices, wires: int | Sequence[int]) -> Circuit:
         """Append a channel given by constant Kraus operators ``(m, 2**k, 2**k)`` (checked: Σ K†K = I)."""
         wires = self._check_wires((wires,) if isinstance(wires, (int, np.integer)) else wires, "QubitChannel")
         self.ops.append(Op("QubitChannel", wires, (), check_kraus(matrices, len(wires)), kind="channel"))
         return self
 
-    def readout_error(self, p0to1: float, p1to0: float, wire: int) -> "Circuit":
+    def bit_flip(self, p: AngleLike, wire: int) -> Circuit:
+        """BitFlip: X with probability p."""
+        return self.channel("BitFlip", wire, p)
+
+    def phase_flip(self, p: AngleLike, wire: int) -> Circuit:
+        """PhaseFlip: Z with probability p."""
+        return self.channel("PhaseFlip", wire, p)
+
+    def depolarizing(self, p: AngleLike, wire: int) -> Circuit:
+        """DepolarizingChannel: X, Y or Z, each with probability p/3."""
+        return self.channel("DepolarizingChannel", wire, p)
+
+    def amplitude_damping(self, gamma: AngleLike, wire: int) -> Circuit:
+        """AmplitudeDamping(γ): |1> decays to |0> with probability γ."""
+        return self.channel("AmplitudeDamping", wire, gamma)
+
+    def phase_damping(self, gamma: AngleLike, wire: int) -> Circuit:
+        """PhaseDamping(γ): coherences shrink by √(1-γ)."""
+        return self.channel("PhaseDamping", wire, gamma)
+
+    def generalized_amplitude_damping(self, gamma: AngleLike, p: AngleLike, wire: int) -> Circuit:
+        """GeneralizedAmplitudeDamping(γ, p): damping towards a thermal state with excited population 1-p."""
+        return self.channel("GeneralizedAmplitudeDamping", wire, gamma, p)
+
+    def thermal_relaxation(self, pe: AngleLike, t1: AngleLike, t2: AngleLike, tg: AngleLike, wire: int) -> Circuit:
+        """ThermalRelaxationError(pe, t1, t2, tg): T1/T2 relaxation over a gate of duration tg."""
+        return self.channel("ThermalRelaxationError", wire, pe, t1, t2, tg)
+
+    def readout_error(self, p0to1: float, p1to0: float, wire: int) -> Circuit:
         """Flip wire's measured bit 0 -> 1 with probability ``p0to1`` and 1 -> 0 with ``p1to0``.
 
         A classical error on the readout: it acts on the measurements (expvals and probs) whatever
@@ -298,36 +441,36 @@ class Circuit:
         """Whether the circuit holds channels or readout errors (and needs a noisy simulator)."""
         return any(op.kind != "gate" for op in self.ops)
 
-    def add(self, template) -> "Circuit":
+    def add(self, template) -> Circuit:
         """Add a template (anything with ``__call__(circuit)``, e.g. StronglyEntanglingLayers(...))."""
         template(self)
         return self
 
     # -- measurements ----------------------------------------------------------------------------
-    def _measure(self, m: Measurement) -> "Circuit":
+    def _measure(self, m: Measurement) -> Circuit:
         if m.kind == "state" and self.measurements or any(x.kind == "state" for x in self.measurements):
             raise ShapeError("state() must be the circuit's only measurement")
         self.measurements.append(m)
         return self
 
-    def expval(self, word: str) -> "Circuit":
+    def expval(self, word: str) -> Circuit:
         """Measure the expectation of a Pauli word such as "Z0", "Z0 Z3" or "X1 Y2"."""
         paulis = parse_pauli_word(word)
         self._check_wires([w for _, w in paulis], f"expval({word!r})")
         return self._measure(Measurement("expval", tuple(w for _, w in paulis), paulis))
 
-    def expval_z(self, wires: Sequence[int] | None = None) -> "Circuit":
+    def expval_z(self, wires: Sequence[int] | None = None) -> Circuit:
         """Measure <Z_w> for each wire (all wires by default), one output each."""
         for w in self._check_wires(range(self.n_qubits) if wires is None else wires, "expval_z"):
             self._measure(Measurement("expval", (w,), (("Z", w),)))
         return self
 
-    def probs(self, wires: Sequence[int] | None = None) -> "Circuit":
+    def probs(self, wires: Sequence[int] | None = None) -> Circuit:
         """Measure the probabilities of the basis states of ``wires`` (2**k outputs, wire order as given)."""
         wires = self._check_wires(range(self.n_qubits) if wires is None else wires, "probs")
         return self._measure(Measurement("probs", wires))
 
-    def state(self) -> "Circuit":
+    def state(self) -> Circuit:
         """Return the final state ``(B, 2**n)`` complex (must be the only measurement)."""
         return self._measure(Measurement("state"))
 
@@ -351,49 +494,3 @@ class Circuit:
     def __repr__(self) -> str:
         return (f"Circuit(n_qubits={self.n_qubits}, n_inputs={self.n_inputs}, n_weights={self.n_weights}, "
                 f"gates={len(self.ops)}, outputs={self.n_outputs})")
-
-
-def _make_gate_method(name: str):
-    spec = gate_spec(name)
-    n_params = spec.n_params
-
-    def method(self, *args):
-        if len(args) < n_params:
-            raise GateError(f"{spec.name} takes {n_params} angle(s) then {spec.n_wires} wire(s); got {args}")
-        return self.gate(spec.name, args[n_params:], *args[:n_params])
-
-    method.__name__ = name.lower()
-    method.__doc__ = f"Append {spec.name}: {n_params} angle(s) then {spec.n_wires} wire(s)."
-    return method
-
-
-for _name, _method_name in [
-    ("RX", "rx"), ("RY", "ry"), ("RZ", "rz"), ("Rot", "rot"), ("PhaseShift", "phase_shift"), ("U3", "u3"),
-    ("Hadamard", "h"), ("Hadamard", "hadamard"), ("PauliX", "x"), ("PauliY", "y"), ("PauliZ", "z"),
-    ("S", "s"), ("T", "t"), ("SX", "sx"), ("CNOT", "cnot"), ("CZ", "cz"), ("CY", "cy"), ("SWAP", "swap"),
-    ("CRX", "crx"), ("CRY", "cry"), ("CRZ", "crz"), ("CRot", "crot"), ("IsingXX", "isingxx"),
-    ("IsingYY", "isingyy"), ("IsingZZ", "isingzz"), ("Toffoli", "toffoli"),
-]:
-    setattr(Circuit, _method_name, _make_gate_method(_name))
-
-
-def _make_channel_method(name: str, method_name: str):
-    spec = channel_spec(name)
-
-    def method(self, *args):
-        if len(args) != spec.n_params + 1:
-            raise GateError(f"{spec.name} takes {spec.n_params} strength(s) then a wire; got {args}")
-        return self.channel(spec.name, args[-1], *args[:-1])
-
-    method.__name__ = method_name
-    method.__doc__ = f"Append the {spec.name} channel: {spec.n_params} strength(s) then a wire."
-    return method
-
-
-for _name, _method_name in [
-    ("BitFlip", "bit_flip"), ("PhaseFlip", "phase_flip"), ("DepolarizingChannel", "depolarizing"),
-    ("AmplitudeDamping", "amplitude_damping"), ("PhaseDamping", "phase_damping"),
-    ("GeneralizedAmplitudeDamping", "generalized_amplitude_damping"),
-    ("ThermalRelaxationError", "thermal_relaxation"),
-]:
-    setattr(Circuit, _method_name, _make_channel_method(_name, _method_name))

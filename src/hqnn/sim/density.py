@@ -29,13 +29,12 @@ from __future__ import annotations
 import torch
 
 from hqnn.exceptions import ShapeError
-from hqnn.sim.apply import apply_matrix, wire_permutation
+from hqnn.sim.apply import angle_value, apply_matrix, op_matrix, wire_permutation
 from hqnn.sim.channels import channel_spec, superop_from_kraus
-from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
-from hqnn.sim.execute import _TRANSFORMS, angle_value, op_matrix
-from hqnn.sim.gates import gate_spec
+from hqnn.sim.circuit import Circuit, Op
+from hqnn.sim.gates import GateKind, gate_spec
 from hqnn.sim.measure import marginal_probabilities
-from hqnn.sim.plan import Plan
+from hqnn.sim.prims import perm_table
 from hqnn.sim.state import check_memory
 
 __all__ = ["DensityPlan", "op_superop", "readout_table", "apply_readout", "readout_probs",
@@ -71,33 +70,12 @@ def _op_signature(op: Op) -> tuple:
     return (op.kind, op.name, tuple((a.source, a.transform, a.choices) for a in op.params))
 
 
-def _stacked_angle(angles: list[Angle], inputs, weights, uniform) -> torch.Tensor:
-    """:func:`~hqnn.sim.execute.angle_value` of G angles with the same source, transform and choices:
-    ``(G,)`` when shared by the batch, ``(B, G)`` per sample."""
-    first = angles[0]
-    scale = torch.tensor([a.scale for a in angles], dtype=weights.dtype, device=weights.device)
-    if first.source == CONST:
-        return scale
-    index = torch.tensor([a.index for a in angles], device=inputs.device)
-    if first.source == INPUT:
-        if first.choices > 1:
-            offset = (uniform * first.choices).long().clamp_max(first.choices - 1)  # (B,)
-            raw = inputs.gather(1, index[None, :] + offset[:, None])  # (B, G)
-        else:
-            raw = inputs[:, index]  # (B, G)
-    else:
-        raw = weights[index]  # (G,)
-    if first.transform is not None:
-        raw = _TRANSFORMS[first.transform](raw)
-    return raw * scale
-
-
 def _stacked_superop(ops: tuple[Op, ...], inputs, weights, uniform, dtype) -> torch.Tensor:
     """The superoperators of G single-wire ops of one signature: ``(G, 4, 4)`` or ``(B, G, 4, 4)``."""
     op = ops[0]
     if op.matrix is not None:  # a user matrix: its signature is unique, G = 1
         return op_superop(op, inputs, weights, uniform, dtype).unsqueeze(-3)
-    values = [_stacked_angle([o.params[k] for o in ops], inputs, weights, uniform) for k in range(len(op.params))]
+    values = [angle_value([o.params[k] for o in ops], inputs, weights, uniform) for k in range(len(op.params))]
     if op.kind == "channel":
         return channel_spec(op.name).superop(*values).to(dtype)
     spec = gate_spec(op.name)
@@ -189,15 +167,17 @@ class _Layout:
         return out.reshape(dim, dim)
 
 
-class DensityPlan(Plan):
+class DensityPlan:
     """A noisy circuit compiled into product, local-superoperator, diagonal, permutation and dense stages.
 
     ``execute(inputs (B, n_in), weights (n_w,), complex dtype, uniform=None, generator=None)`` returns
     the measurements ``(B, n_outputs)``; :meth:`density_matrix` returns ρ ``(B, 2**n, 2**n)``.
     """
 
+    checks_finite = False
+
     def __init__(self, circuit: Circuit):
-        super().__init__(circuit)
+        self.circuit, self.n_qubits = circuit, circuit.n_qubits
         n = self.n_qubits
         self.layout = _Layout(n)
         self.readout = [op for op in circuit.ops if op.kind == "readout"]
@@ -237,11 +217,7 @@ class DensityPlan(Plan):
 
     def _add_multi(self, op: Op) -> None:
         spec = gate_spec(op.name) if op.kind == "gate" and op.matrix is None else None
-        kind = "dense"
-        if spec is not None and spec.diagonal:
-            kind = "diag"
-        elif spec is not None and spec.permutation:
-            kind = "perm"
+        kind = {GateKind.DIAGONAL: "diag", GateKind.PERMUTATION: "perm"}.get(spec.kind, "dense") if spec else "dense"
         if kind != "dense" and self.stages and self.stages[-1][0] == kind:
             self.stages[-1][1].append(op)
         else:
@@ -283,8 +259,7 @@ class DensityPlan(Plan):
         if key not in self._perm_cache:
             perm = torch.arange(2**self.n_qubits, device=device)
             for op in stage[1]:
-                table = gate_spec(op.name).matrix(dtype=torch.complex128).real
-                perm = perm[wire_permutation(table.argmax(dim=1).tolist(), op.wires, self.n_qubits).to(device)]
+                perm = perm[wire_permutation(list(perm_table(op.name)), op.wires, self.n_qubits).to(device)]
             self._perm_cache[key] = perm
         return self._perm_cache[key]
 
@@ -318,11 +293,11 @@ class DensityPlan(Plan):
         for a diagonal; the product state's entry is the product of the wires' factor entries, read
         from the Kronecker tables of chunks of ``ENTRY_CHUNK`` wires."""
         reads, codes = self._entry_plan(key, positions)
-        value = None
-        for chunk, code in enumerate(codes):
-            table = self._kron(factors[:, chunk * ENTRY_CHUNK:(chunk + 1) * ENTRY_CHUNK])  # (1 or B, 4**k)
-            part = table.index_select(1, code)  # (1 or B, P)
-            value = part if value is None else value * part
+        parts = [self._kron(factors[:, chunk * ENTRY_CHUNK:(chunk + 1) * ENTRY_CHUNK]).index_select(1, code)
+                 for chunk, code in enumerate(codes)]  # (1 or B, P) each, from (1 or B, 4**k) tables
+        value = parts[0]
+        for part in parts[1:]:
+            value = value * part
         for k in sorted(reads):
             i, j = reads[k]
             d = self._diagonal(self.stages[k], inputs, weights, dtype)
@@ -414,7 +389,8 @@ class DensityPlan(Plan):
         return combine_measurements(measurements, readout, exact, probs, self.n_qubits)
 
     def _reduced_index(self, offset: int, wires: tuple[int, ...], device) -> torch.Tensor:
-        """Layout positions of ρ[(a, r), (b, r)] for a, b over ``wires`` and r over the rest: ``(2**k, 2**k, 2**(n-k))``."""
+        """Layout positions of ρ[(a, r), (b, r)] for a, b over ``wires`` and r over the rest:
+        ``(2**k, 2**k, 2**(n-k))``."""
         key = (offset, wires, str(device))
         if key not in self._reduced_cache:
             self._reduced_cache[key] = self._build_reduced_index(offset, wires, device)
@@ -512,12 +488,10 @@ def apply_readout(values_fn, word, table) -> torch.Tensor:
                 coef *= b - a
         subsets.append(tuple(kept))
         coefs.append(coef)
-    nonempty = [k for k, s in enumerate(subsets) if s]
-    values = values_fn([subsets[k] for k in nonempty]) if nonempty else None
-    total = sum(coefs[k] for k, s in enumerate(subsets) if not s)
-    for col, k in enumerate(nonempty):
-        total = total + coefs[k] * values[:, col]
-    return total
+    nonempty = [k for k, s in enumerate(subsets) if s]  # every subset but the empty one: the word has a noisy wire
+    values = values_fn([subsets[k] for k in nonempty])  # (B, len(nonempty))
+    weights = torch.tensor([coefs[k] for k in nonempty], dtype=values.dtype, device=values.device)
+    return values @ weights + sum(coefs[k] for k, s in enumerate(subsets) if not s)
 
 
 def combine_measurements(measurements, readout: dict, expvals_fn, probs_fn, n_qubits: int) -> torch.Tensor:

@@ -1,20 +1,19 @@
 """Run a circuit on a batch of inputs: resolve the angles, evolve ``|0...0>``, measure.
 
 :func:`run` is the one entry point; it validates its arguments once and hands the work to the
-compiled execution plan (:mod:`hqnn.sim.plan`). :func:`run_gates` is the plain gate-by-gate
-evolution that the plan falls back on and that the density-matrix simulator reuses.
+compiled execution plan (:mod:`hqnn.sim.plan`). The angle and matrix helpers it re-exports live in
+:mod:`hqnn.sim.apply`, below the plans.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from hqnn.exceptions import ShapeError, ValueRangeError
-from hqnn.sim.apply import apply_matrix
-from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
-from hqnn.sim.gates import complex_dtype_for, gate_spec
+from hqnn.exceptions import ShapeError
+from hqnn.sim.apply import angle_value, check_finite_angles, op_angles, op_matrix, run_gates
+from hqnn.sim.circuit import Circuit
+from hqnn.sim.gates import complex_dtype_for
+from hqnn.sim.plan import compile_circuit
 from hqnn.sim.state import check_memory
 
 __all__ = ["run", "run_gates", "angle_value", "op_angles", "prepare_arguments", "check_finite_angles", "op_matrix"]
@@ -66,59 +65,6 @@ def prepare_arguments(circuit: Circuit, inputs, weights, dtype=None, check_finit
     return inputs, weights, complex_dtype_for(real), device, inputs.shape[0]
 
 
-def check_finite_angles(inputs: torch.Tensor, weights: torch.Tensor) -> None:
-    """Raise ValueRangeError when ``inputs`` or ``weights`` hold NaN or infinite values."""
-    for name, t in (("inputs", inputs), ("weights", weights)):
-        # one reduction: NaN and infinities propagate into the sum
-        if t.numel() and not math.isfinite(float(t.detach().sum())):
-            raise ValueRangeError(f"{name} contain NaN or infinite values; angles must be finite")
-
-
-_TRANSFORMS = {"sigmoid": torch.sigmoid}
-
-
-def angle_value(a: Angle, inputs: torch.Tensor, weights: torch.Tensor, uniform: torch.Tensor | None) -> torch.Tensor:
-    """The value of an angle or strength: ``()`` when shared by the batch, ``(B,)`` per sample.
-
-    ``uniform (B,)`` in [0, 1) picks the offset of ``random_offset`` angles (r = floor(u * choices)).
-    """
-    if a.source == CONST:
-        return torch.tensor(a.scale, dtype=weights.dtype, device=weights.device)
-    if a.source == INPUT:
-        if a.choices > 1:
-            offset = (uniform * a.choices).long().clamp_max(a.choices - 1)  # (B,)
-            raw = inputs.gather(1, (a.index + offset)[:, None])[:, 0]
-        else:
-            raw = inputs[:, a.index]
-    else:
-        raw = weights[a.index]
-    if a.transform is not None:
-        raw = _TRANSFORMS[a.transform](raw)
-    return raw * a.scale
-
-
-def op_angles(op: Op, inputs: torch.Tensor, weights: torch.Tensor) -> list[torch.Tensor]:
-    """The op's angles: ``()`` tensors when shared by the batch, ``(B,)`` when read from the inputs."""
-    return [angle_value(a, inputs, weights, None) for a in op.params]
-
-
-def op_matrix(op: Op, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The op's matrix: ``(d, d)`` shared or ``(B, d, d)`` per sample, in complex ``dtype``."""
-    if op.matrix is not None:
-        return op.matrix.to(device=inputs.device, dtype=dtype)
-    spec = gate_spec(op.name)
-    if spec.n_params == 0:
-        return spec.matrix(dtype=dtype, device=inputs.device)
-    return spec.matrix(*op_angles(op, inputs, weights)).to(dtype)
-
-
-def run_gates(state: torch.Tensor, ops, inputs, weights, n_qubits: int) -> torch.Tensor:
-    """Apply ``ops`` one by one to ``state (B, 2**n)``."""
-    for op in ops:
-        state = apply_matrix(state, op_matrix(op, inputs, weights, state.dtype), op.wires, n_qubits)
-    return state
-
-
 def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str = "auto") -> torch.Tensor:
     """Simulate ``circuit`` on a batch and return its measurements.
 
@@ -145,8 +91,6 @@ def run(circuit: Circuit, inputs=None, weights=None, *, dtype=None, method: str 
         >>> run(c, torch.zeros(3, 4), torch.zeros(c.n_weights)).shape
         torch.Size([3, 4])
     """
-    from hqnn.sim.plan import compile_circuit
-
     inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype, check_finite=False)
     check_memory(2**circuit.n_qubits, max(batch, 1), cdtype, device)  # before compiling: plans hold 2**n tables
     plan = compile_circuit(circuit, method)

@@ -1,4 +1,8 @@
-"""Gate matrices, PennyLane's conventions, batched over the angles.
+"""Every gate's facts in one table (:data:`GATES`), and its matrix batched over the angles.
+
+A :class:`GateSpec` row says all that the simulator, the gradient rules and the exporters need to
+know about a gate: wires, angles, matrix, generator, class, and its OpenQASM and Qiskit names (its
+``name`` is PennyLane's). A new gate is one row; see "Adding a gate" in docs/simulator.md.
 
 Every parametrised gate takes its angles as real tensors of any (common, broadcastable) shape
 ``(...)`` and returns a complex matrix of shape ``(..., 2**k, 2**k)``: a batch of angles gives a
@@ -12,15 +16,17 @@ c = cos(θ/2), s = sin(θ/2), PhaseShift(φ) = diag(1, e^{iφ}), IsingXX(φ) = e
 
 from __future__ import annotations
 
+import enum
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+import numpy as np
 import torch
 
 from hqnn.exceptions import GateError
 
-__all__ = ["GateSpec", "GATES", "gate_spec", "gate_matrix", "controlled", "complex_dtype_for"]
+__all__ = ["GateKind", "GateSpec", "GATES", "gate_spec", "gate_matrix", "complex_dtype_for", "rotation_parts"]
 
 
 def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
@@ -28,168 +34,172 @@ def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype in (torch.float64, torch.complex128) else torch.complex64
 
 
-def _mat(rows_re, rows_im) -> torch.Tensor:
-    """Stack nested lists of equally shaped real tensors into a complex (..., d, d) matrix."""
-    re = torch.stack([torch.stack(r, dim=-1) for r in rows_re], dim=-2)
-    im = torch.stack([torch.stack(r, dim=-1) for r in rows_im], dim=-2)
-    return torch.complex(re, im)
+def rotation_parts(generator: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """``(C, A, S, k)`` with ``exp(-iθG/2) = C + cos(kθ) A + sin(kθ) S`` for a generator whose nonzero
+    eigenvalues are ±2k (one frequency k): A = G²/(2k)² projects off G's kernel, C = I - A, S = -iG/2k."""
+    k = float(np.abs(np.linalg.eigvalsh(generator)).max()) / 2
+    a = (generator @ generator / (2 * k) ** 2).astype(np.complex128)
+    return np.eye(len(a)) - a, a, -0.5j * generator / k, k
 
 
-def _half(theta):
-    return torch.cos(theta / 2), torch.sin(theta / 2)
+def _from_generator(generator: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``θ -> exp(-iθG/2)`` from :func:`rotation_parts`."""
+    *parts, k = rotation_parts(generator)
+    has_kernel = bool(np.abs(parts[0]).max() > 0)
+    constants: dict[tuple, list[torch.Tensor]] = {}  # per (dtype, device): built once, not on every call
 
-
-def _rx(theta):
-    c, s = _half(theta)
-    z = torch.zeros_like(c)
-    return _mat([[c, z], [z, c]], [[z, -s], [-s, z]])
-
-
-def _ry(theta):
-    c, s = _half(theta)
-    z = torch.zeros_like(c)
-    return _mat([[c, -s], [s, c]], [[z, z], [z, z]])
-
-
-def _rz(theta):
-    c, s = _half(theta)
-    z = torch.zeros_like(c)
-    return _mat([[c, z], [z, c]], [[-s, z], [z, s]])
-
-
-def _phase_shift(phi):
-    o, z = torch.ones_like(phi), torch.zeros_like(phi)
-    return _mat([[o, z], [z, torch.cos(phi)]], [[z, z], [z, torch.sin(phi)]])
-
-
-def _rot(phi, theta, omega):
-    phi, theta, omega = torch.broadcast_tensors(phi, theta, omega)
-    c, s = _half(theta)
-    p, m = (phi + omega) / 2, (phi - omega) / 2
-    return _mat(
-        [[torch.cos(p) * c, -torch.cos(m) * s], [torch.cos(m) * s, torch.cos(p) * c]],
-        [[-torch.sin(p) * c, -torch.sin(m) * s], [-torch.sin(m) * s, torch.sin(p) * c]],
-    )
-
-
-def _u3(theta, phi, delta):
-    theta, phi, delta = torch.broadcast_tensors(theta, phi, delta)
-    c, s = _half(theta)
-    z = torch.zeros_like(c)
-    return _mat(
-        [[c, -torch.cos(delta) * s], [torch.cos(phi) * s, torch.cos(phi + delta) * c]],
-        [[z, -torch.sin(delta) * s], [torch.sin(phi) * s, torch.sin(phi + delta) * c]],
-    )
-
-
-def _ising(pauli: torch.Tensor):
-    """exp(-iφ P⊗P/2) = cos(φ/2) I - i sin(φ/2) P⊗P for a fixed 4x4 P⊗P."""
-
-    def matrix(phi):
-        c, s = _half(phi)
-        pp = pauli.to(device=phi.device, dtype=complex_dtype_for(phi.dtype))
-        eye = torch.eye(4, dtype=pp.dtype, device=phi.device)
-        return c[..., None, None] * eye - 1j * s[..., None, None] * pp
+    def matrix(theta: torch.Tensor) -> torch.Tensor:
+        key = (theta.dtype, theta.device)
+        if key not in constants:
+            dtype = complex_dtype_for(theta.dtype)
+            constants[key] = [torch.from_numpy(m).to(device=theta.device, dtype=dtype) for m in parts]
+        p0, p1, s = constants[key]
+        t = (k * theta)[..., None, None]
+        out = torch.cos(t) * p1 + torch.sin(t) * s
+        return out + p0 if has_kernel else out
 
     return matrix
 
 
-def controlled(u: torch.Tensor) -> torch.Tensor:
-    """Controlled version of a (..., d, d) matrix: blockdiag(I_d, U), control is the first wire."""
-    d = u.shape[-1]
-    out = torch.zeros(*u.shape[:-2], 2 * d, 2 * d, dtype=u.dtype, device=u.device)
-    idx = torch.arange(d, device=u.device)
-    out[..., idx, idx] = 1
-    out[..., d:, d:] = u
-    return out
+def _product(factors: tuple[tuple[str, int], ...]) -> Callable[..., torch.Tensor]:
+    """``(*angles) -> (..., d, d)``: the product of one-angle gates, each reading ``angles[k]``, in time order."""
 
-
-_SQ2 = 1 / math.sqrt(2)
-_FIXED = {
-    "Identity": [[1, 0], [0, 1]],
-    "Hadamard": [[_SQ2, _SQ2], [_SQ2, -_SQ2]],
-    "PauliX": [[0, 1], [1, 0]],
-    "PauliY": [[0, -1j], [1j, 0]],
-    "PauliZ": [[1, 0], [0, -1]],
-    "S": [[1, 0], [0, 1j]],
-    "T": [[1, 0], [0, complex(_SQ2, _SQ2)]],
-    "SX": [[0.5 + 0.5j, 0.5 - 0.5j], [0.5 - 0.5j, 0.5 + 0.5j]],
-    "CNOT": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]],
-    "CZ": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, -1]],
-    "CY": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, -1j], [0, 0, 1j, 0]],
-    "SWAP": [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]],
-}
-_TOFFOLI = torch.eye(8, dtype=torch.complex128)[[0, 1, 2, 3, 4, 5, 7, 6]].tolist()
-_FIXED["Toffoli"] = _TOFFOLI
-
-
-def _fixed(name: str) -> Callable[[], torch.Tensor]:
-    table = torch.tensor(_FIXED[name], dtype=torch.complex128)
-
-    def matrix(*, dtype=torch.complex64, device=None):
-        return table.to(device=device, dtype=dtype)
+    def matrix(*angles: torch.Tensor) -> torch.Tensor:
+        out = GATES[factors[0][0]].matrix(angles[factors[0][1]])
+        for name, k in factors[1:]:
+            out = GATES[name].matrix(angles[k]) @ out
+        return out
 
     return matrix
+
+
+def _fixed(table: np.ndarray) -> Callable[..., torch.Tensor]:
+    matrix_128 = torch.from_numpy(table.astype(np.complex128))
+
+    def matrix(*, dtype: torch.dtype = torch.complex64, device=None) -> torch.Tensor:
+        return matrix_128.to(device=device, dtype=dtype)
+
+    return matrix
+
+
+class GateKind(enum.Enum):
+    """The shape of a gate's matrix, which picks its fast path in every backend."""
+
+    DIAGONAL = "diagonal"
+    PERMUTATION = "permutation"  # a fixed basis permutation
+    GENERAL = "general"
 
 
 @dataclass(frozen=True)
 class GateSpec:
-    """What the simulator needs to know about a gate.
+    """One gate: everything every backend and adapter needs to know about it.
 
     Attributes:
-        name: canonical (PennyLane) name.
-        n_wires: number of wires it acts on (None for QubitUnitary: any).
+        name: canonical name, PennyLane's (``qml.<name>``).
+        method: the :class:`~hqnn.sim.Circuit` method that appends it (angles first, wires last).
+        n_wires: number of wires it acts on.
         n_params: number of real angles.
         matrix: parametrised gates: ``matrix(*angles) -> (..., d, d)``; fixed gates:
             ``matrix(dtype=, device=) -> (d, d)``.
+        kind: diagonal, permutation or general.
         real: the matrix is real for real angles (keeps a real state real).
-        diagonal: the matrix is diagonal.
-        permutation: the matrix is a permutation (a fixed gate only).
+        generator: one-angle gates: the Hermitian ``(d, d)`` G with ``matrix(θ) = exp(-iθG/2)``,
+            read by the parameter-shift rule and the adjoint method.
+        factors: several-angle gates: the one-angle gates they are a product of, in time order,
+            each with the index of the angle it takes (Rot = RZ(ω)·RY(θ)·RZ(φ)).
+        qasm: OpenQASM 3 name (``stdgates.inc``, or defined by the exporter); None: exported as its factors.
+        qiskit: ``QuantumCircuit`` method name; None: exported as its factors.
     """
 
     name: str
-    n_wires: int | None
+    method: str
+    n_wires: int
     n_params: int
     matrix: Callable[..., torch.Tensor]
+    kind: GateKind = GateKind.GENERAL
     real: bool = False
-    diagonal: bool = False
-    permutation: bool = False
+    generator: np.ndarray | None = None
+    factors: tuple[tuple[str, int], ...] = ()
+    qasm: str | None = None
+    qiskit: str | None = None
+
+    @property
+    def diagonal(self) -> bool:
+        return self.kind is GateKind.DIAGONAL
+
+    @property
+    def permutation(self) -> bool:
+        return self.kind is GateKind.PERMUTATION
+
+    def shift_rule(self, k: int = 0) -> str | None:
+        """The parameter-shift rule of angle ``k`` from its generator's frequencies (half its eigenvalue
+        gaps): "two-term" for one, "four-term" (Wierichs et al. 2022) for (1/2, 1), else None."""
+        generator = GATES[self.factors[k][0]].generator if self.factors else self.generator
+        if generator is None or not 0 <= k < self.n_params:
+            raise GateError(f"{self.name} has no angle {k}")
+        eig = np.linalg.eigvalsh(generator)
+        freqs = sorted({round(abs(a - b) / 2, 9) for a in eig for b in eig if abs(a - b) > 1e-9})
+        return "two-term" if len(freqs) == 1 else "four-term" if freqs == [0.5, 1.0] else None
 
 
-def _specs() -> dict[str, GateSpec]:
-    s = {}
-    for name in _FIXED:
-        nw = {2: 1, 4: 2, 8: 3}[len(_FIXED[name])]
-        t = torch.tensor(_FIXED[name], dtype=torch.complex128)
-        is_real = bool((t.imag == 0).all())
-        is_diag = bool((t == torch.diag(torch.diagonal(t))).all())
-        is_perm = bool(((t == 0) | (t == 1)).all()) and bool((t.abs().sum(0) == 1).all())
-        s[name] = GateSpec(name, nw, 0, _fixed(name), is_real, is_diag, is_perm)
-    s["RX"] = GateSpec("RX", 1, 1, _rx)
-    s["RY"] = GateSpec("RY", 1, 1, _ry, real=True)
-    s["RZ"] = GateSpec("RZ", 1, 1, _rz, diagonal=True)
-    s["PhaseShift"] = GateSpec("PhaseShift", 1, 1, _phase_shift, diagonal=True)
-    s["Rot"] = GateSpec("Rot", 1, 3, _rot)
-    s["U3"] = GateSpec("U3", 1, 3, _u3)
-    s["CRX"] = GateSpec("CRX", 2, 1, lambda t: controlled(_rx(t)))
-    s["CRY"] = GateSpec("CRY", 2, 1, lambda t: controlled(_ry(t)), real=True)
-    s["CRZ"] = GateSpec("CRZ", 2, 1, lambda t: controlled(_rz(t)), diagonal=True)
-    s["CRot"] = GateSpec("CRot", 2, 3, lambda a, b, c: controlled(_rot(a, b, c)))
-    xx = torch.kron(torch.tensor(_FIXED["PauliX"]), torch.tensor(_FIXED["PauliX"])).to(torch.complex128)
-    yy = torch.kron(torch.tensor(_FIXED["PauliY"]), torch.tensor(_FIXED["PauliY"]))
-    zz = torch.kron(torch.tensor(_FIXED["PauliZ"]), torch.tensor(_FIXED["PauliZ"])).to(torch.complex128)
-    s["IsingXX"] = GateSpec("IsingXX", 2, 1, _ising(xx))
-    s["IsingYY"] = GateSpec("IsingYY", 2, 1, _ising(yy))
-    s["IsingZZ"] = GateSpec("IsingZZ", 2, 1, _ising(zz), diagonal=True)
-    return s
+_SQ2 = 1 / math.sqrt(2)
+_I, _X, _Y, _Z = np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1.0, -1.0])
+_P1 = np.diag([0.0, 1.0])  # |1><1|: the control projector
+_FIXED = {  # name: (method, matrix, OpenQASM / Qiskit name)
+    "Identity": ("identity", _I, "id"),
+    "Hadamard": ("h", np.array([[_SQ2, _SQ2], [_SQ2, -_SQ2]]), "h"),
+    "PauliX": ("x", _X, "x"),
+    "PauliY": ("y", _Y, "y"),
+    "PauliZ": ("z", _Z, "z"),
+    "S": ("s", np.diag([1, 1j]), "s"),
+    "T": ("t", np.diag([1, complex(_SQ2, _SQ2)]), "t"),
+    "SX": ("sx", np.array([[0.5 + 0.5j, 0.5 - 0.5j], [0.5 - 0.5j, 0.5 + 0.5j]]), "sx"),
+    "CNOT": ("cnot", np.eye(4)[[0, 1, 3, 2]], "cx"),
+    "CZ": ("cz", np.diag([1, 1, 1, -1]), "cz"),
+    "CY": ("cy", np.block([[np.eye(2), np.zeros((2, 2))], [np.zeros((2, 2)), _Y]]), "cy"),
+    "SWAP": ("swap", np.eye(4)[[0, 2, 1, 3]], "swap"),
+    "Toffoli": ("toffoli", np.eye(8)[[0, 1, 2, 3, 4, 5, 7, 6]], "ccx"),
+}
 
 
-GATES: dict[str, GateSpec] = _specs()
+def _fixed_spec(name: str, method: str, m: np.ndarray, qasm: str) -> GateSpec:
+    kind = GateKind.DIAGONAL if np.allclose(m, np.diag(np.diag(m))) else \
+        GateKind.PERMUTATION if set(np.unique(m)) <= {0, 1} else GateKind.GENERAL
+    return GateSpec(name, method, len(m).bit_length() - 1, 0, _fixed(m), kind, not np.iscomplex(m).any(),
+                    qasm=qasm, qiskit=qasm)
 
-# Lower-case and short aliases accepted wherever a gate name is.
-_ALIASES = {name.lower(): name for name in GATES}
-_ALIASES.update({"h": "Hadamard", "x": "PauliX", "y": "PauliY", "z": "PauliZ", "i": "Identity",
-                 "cx": "CNOT", "phase": "PhaseShift", "ccx": "Toffoli", "toffoli": "Toffoli"})
+
+def _one_angle(name: str, method: str, generator: np.ndarray, qasm: str, real: bool = False) -> GateSpec:
+    kind = GateKind.DIAGONAL if np.allclose(generator, np.diag(np.diag(generator))) else GateKind.GENERAL
+    return GateSpec(name, method, len(generator).bit_length() - 1, 1, _from_generator(generator), kind, real,
+                    generator, qasm=qasm, qiskit=qasm)
+
+
+def _several_angles(name: str, method: str, n_wires: int, factors: tuple[tuple[str, int], ...],
+                    qasm: str | None = None, qiskit: str | None = None) -> GateSpec:
+    return GateSpec(name, method, n_wires, len(factors), _product(factors), factors=factors, qasm=qasm, qiskit=qiskit)
+
+
+GATES: dict[str, GateSpec] = {spec.name: spec for spec in [
+    *(_fixed_spec(name, *row) for name, row in _FIXED.items()),
+    _one_angle("RX", "rx", _X, "rx"),
+    _one_angle("RY", "ry", _Y, "ry", real=True),
+    _one_angle("RZ", "rz", _Z, "rz"),
+    _one_angle("PhaseShift", "phase_shift", -2 * _P1, "p"),
+    _one_angle("CRX", "crx", np.kron(_P1, _X), "crx"),
+    _one_angle("CRY", "cry", np.kron(_P1, _Y), "cry", real=True),
+    _one_angle("CRZ", "crz", np.kron(_P1, _Z), "crz"),
+    _one_angle("IsingXX", "isingxx", np.kron(_X, _X), "rxx"),
+    _one_angle("IsingYY", "isingyy", np.kron(_Y, _Y), "ryy"),
+    _one_angle("IsingZZ", "isingzz", np.kron(_Z, _Z), "rzz"),
+    _several_angles("Rot", "rot", 1, (("RZ", 0), ("RY", 1), ("RZ", 2))),
+    _several_angles("U3", "u3", 1, (("PhaseShift", 2), ("RY", 0), ("PhaseShift", 1)), qasm="u3", qiskit="u"),
+    _several_angles("CRot", "crot", 2, (("CRZ", 0), ("CRY", 1), ("CRZ", 2))),
+]}
+
+# Lower-case names and method names are accepted wherever a gate name is.
+_ALIASES = {alias: spec.name for spec in GATES.values() for alias in (spec.name.lower(), spec.method)}
+_ALIASES.update({"i": "Identity", "phase": "PhaseShift", "cx": "CNOT", "ccx": "Toffoli"})
 
 
 def gate_spec(name: str) -> GateSpec:

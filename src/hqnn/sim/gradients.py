@@ -26,14 +26,14 @@ from hqnn.exceptions import ConfigError, UnsupportedError
 from hqnn.sim.apply import apply_matrix
 from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
 from hqnn.sim.density import needs_uniform
-from hqnn.sim.execute import angle_value
-from hqnn.sim.execute import op_matrix, prepare_arguments
+from hqnn.sim.execute import angle_value, op_matrix, prepare_arguments
+from hqnn.sim.gates import complex_dtype_for
 from hqnn.sim.measure import measure
 from hqnn.sim.plan import compile_circuit
 from hqnn.sim.shots import sample_measurements
 from hqnn.sim.state import zero_state
 
-__all__ = ["DIFF_METHODS", "execute", "lift"]
+__all__ = ["DIFF_METHODS", "LiftedCircuit", "execute", "lift"]
 
 DIFF_METHODS = ("backprop", "adjoint", "parameter-shift", "finite-diff")
 
@@ -89,16 +89,38 @@ def _lifted(circuit: Circuit):
     return _LIFTED[key]
 
 
-class _Settings:
-    """What the backward pass needs besides tensors (kept off the autograd graph)."""
+class LiftedCircuit:
+    """A circuit compiled for "adjoint", "parameter-shift" or "finite-diff": validated and lifted
+    once, then :meth:`execute` runs any batch (what :class:`hqnn.qnn.QuantumLayer` calls).
 
-    def __init__(self, lifted, rules, cdtype, shots, generator, step):
-        self.lifted, self.rules, self.cdtype = lifted, rules, cdtype
+    Raises:
+        UnsupportedError: a state() measurement, adjoint with noise, or a trainable angle without a shift rule.
+    """
+
+    def __init__(self, circuit: Circuit, diff_method: str, shots: int | None = None,
+                 generator: torch.Generator | None = None, step: float | None = None):
+        if any(m.kind == "state" for m in circuit.measurements):
+            raise UnsupportedError(f"diff_method {diff_method!r} needs expval or probs measurements, not state()")
+        if diff_method == "adjoint" and circuit.has_noise:
+            raise UnsupportedError("the adjoint method is for noise-free circuits; use 'parameter-shift' or 'backprop'")
+        self.lifted, self.columns, rules = _lifted(circuit)
+        self.rules = ["finite-diff"] * len(rules) if diff_method == "finite-diff" else rules
+        self.plan = compile_circuit(self.lifted)
+        self.uniform = needs_uniform(circuit)
+        self.function = _Adjoint if diff_method == "adjoint" else _Shift
         self.shots, self.generator, self.step = shots, generator, step
 
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``(B, n_out)`` from ``inputs (B, n_in)`` and ``weights (n_w,)`` of one real dtype."""
+        batch = inputs.shape[0]
+        uniform = torch.rand(batch, generator=self.generator, dtype=inputs.dtype).to(inputs.device) \
+            if self.uniform else None
+        theta = torch.stack([angle_value(a, inputs, weights, uniform).expand(batch) for a in self.columns], dim=1) \
+            if self.columns else inputs.new_zeros(batch, 0)  # (B, P)
+        return self.function.apply(theta, self)[0]
+
     def evaluate(self, theta: torch.Tensor) -> torch.Tensor:
-        empty = torch.zeros(0, dtype=theta.dtype, device=theta.device)
-        out = compile_circuit(self.lifted).execute(theta, empty, self.cdtype)
+        out = self.plan.execute(theta, theta.new_zeros(0), complex_dtype_for(theta.dtype))
         if self.shots:
             out = sample_measurements(out, self.lifted.measurements, self.shots, self.generator)
         return out
@@ -112,32 +134,48 @@ def _shift_terms(rule: str, step: float) -> list[tuple[float, float]]:
     return [(step, 0.5 / step), (-step, -0.5 / step)]
 
 
+def _fold_vmap(function, in_dims, theta, lifted):
+    """The vmap rule of both functions: rows are independent circuits, so a vmapped dimension of θ
+    folds into the batch (one batched run, and no in-place gate building under vmap)."""
+    theta = theta.movedim(in_dims[0], 0)  # (V, B, P)
+    outs = function.apply(theta.flatten(0, 1), lifted)
+    return tuple(o.unflatten(0, theta.shape[:2]) if o.numel() else o.expand(theta.shape[0], *o.shape)
+                 for o in outs), (0, 0)
+
+
 class _Shift(torch.autograd.Function):
-    """θ (B, P) -> outputs (B, n_out); backward by shifted evaluations, one batched call per column."""
+    """θ (B, P) -> (outputs (B, n_out), nothing); backward by shifted evaluations, one batched call per column.
+    (Forward/setup_context style with a vmap rule: torch.compile and torch.func trace it.)"""
 
     @staticmethod
-    def forward(ctx, theta, settings):
-        ctx.settings = settings
+    def vmap(info, in_dims, theta, lifted):
+        return _fold_vmap(_Shift, in_dims, theta, lifted)
+
+    @staticmethod
+    def forward(theta, lifted):
+        with torch.no_grad():
+            return lifted.evaluate(theta), theta.new_zeros(0)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        theta, ctx.lifted = inputs
         ctx.save_for_backward(theta)
-        with torch.no_grad():
-            return settings.evaluate(theta)
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def backward(ctx, grad_out, _grad_nothing):
         (theta,) = ctx.saved_tensors
-        settings, batch = ctx.settings, theta.shape[0]
-        grad = torch.zeros_like(theta)
+        lifted, (batch, width) = ctx.lifted, theta.shape
+        step = lifted.step or (1e-6 if theta.dtype == torch.float64 else 1e-3)
+        columns = []
         with torch.no_grad():
-            for p, rule in enumerate(settings.rules):
-                terms = _shift_terms(rule, settings.step)
-                shifted = theta.repeat(len(terms), 1)  # (S*B, P)
-                shifted[:, p] += torch.tensor([s for s, _ in terms], dtype=theta.dtype,
-                                              device=theta.device).repeat_interleave(batch)
-                values = settings.evaluate(shifted).reshape(len(terms), batch, -1)  # (S, B, n_out)
+            for p, rule in enumerate(lifted.rules):
+                terms = _shift_terms(rule, step)
+                shifts = torch.zeros(len(terms), 1, width, dtype=theta.dtype, device=theta.device)
+                shifts[:, 0, p] = torch.tensor([s for s, _ in terms], dtype=theta.dtype)
+                values = lifted.evaluate((theta + shifts).reshape(-1, width)).reshape(len(terms), batch, -1)
                 coefs = torch.tensor([c for _, c in terms], dtype=values.dtype, device=values.device)
-                derivative = torch.einsum("s,sbo->bo", coefs, values)
-                grad[:, p] = (grad_out * derivative).sum(dim=1)
-        return grad, None
+                columns.append((grad_out * torch.einsum("s,sbo->bo", coefs, values)).sum(dim=1))  # (B,)
+        return torch.stack(columns, dim=1) if columns else torch.zeros_like(theta), None
 
 
 def _wire_view(state: torch.Tensor, wires: tuple[int, ...], n_qubits: int) -> torch.Tensor:
@@ -149,48 +187,47 @@ def _wire_view(state: torch.Tensor, wires: tuple[int, ...], n_qubits: int) -> to
 
 
 class _Adjoint(torch.autograd.Function):
-    """θ (B, P) -> outputs; forward keeps only the final state, backward un-computes it gate by gate."""
+    """θ (B, P) -> (outputs, final state); backward un-computes the state gate by gate. (torch.func,
+    not torch.autograd, inside backward, so that torch.func transforms nest through it.)"""
 
     @staticmethod
-    def forward(ctx, theta, settings):
-        lifted = settings.lifted
-        empty = torch.zeros(0, dtype=theta.dtype, device=theta.device)
+    def vmap(info, in_dims, theta, lifted):
+        return _fold_vmap(_Adjoint, in_dims, theta, lifted)
+
+    @staticmethod
+    def forward(theta, lifted):
+        circuit, empty = lifted.lifted, theta.new_zeros(0)
+        dtype = complex_dtype_for(theta.dtype)
         with torch.no_grad():
-            state = zero_state(lifted.n_qubits, theta.shape[0], settings.cdtype, theta.device)
-            for op in lifted.ops:
-                state = apply_matrix(state, op_matrix(op, theta, empty, settings.cdtype), op.wires, lifted.n_qubits)
-            out = measure(state, lifted.measurements, lifted.n_qubits)
-        ctx.settings = settings
-        ctx.save_for_backward(theta, state)
-        return out
+            state = zero_state(circuit.n_qubits, theta.shape[0], dtype, theta.device)
+            for op in circuit.ops:
+                state = apply_matrix(state, op_matrix(op, theta, empty, dtype), op.wires, circuit.n_qubits)
+            return measure(state, circuit.measurements, circuit.n_qubits), state
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def setup_context(ctx, inputs, output):
+        theta, ctx.lifted = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(theta, output[1])
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_state):
         theta, state = ctx.saved_tensors
-        lifted, n = ctx.settings.lifted, ctx.settings.lifted.n_qubits
-        dtype = state.dtype
-        with torch.enable_grad():
-            psi = state.detach().requires_grad_()
-            # PyTorch's gradient of a real L w.r.t. complex ψ is 2 ∂L/∂ψ*, i.e. 2 H_eff ψ.
-            lam = torch.autograd.grad(measure(psi, lifted.measurements, n), psi, grad_out)[0] / 2
-        theta_ = theta.detach().requires_grad_()
-        empty = torch.zeros(0, dtype=theta.dtype, device=theta.device)
-        psi = state.detach()
-        total = torch.zeros((), dtype=theta.dtype, device=theta.device)
-        for op in reversed(lifted.ops):
-            trainable = any(a.source == INPUT for a in op.params)
-            with torch.enable_grad():
-                matrix = op_matrix(op, theta_, empty, dtype) if trainable else op_matrix(op, theta, empty, dtype)
-            dagger = matrix.detach().conj().transpose(-1, -2)
+        circuit, n, empty = ctx.lifted.lifted, ctx.lifted.lifted.n_qubits, theta.new_zeros(0)
+        # PyTorch's gradient of a real L w.r.t. complex ψ is 2 ∂L/∂ψ*, i.e. 2 H_eff ψ.
+        lam = torch.func.vjp(lambda psi: measure(psi, circuit.measurements, n), state)[1](grad_out)[0] / 2
+        psi, pairs = state, []
+        for op in reversed(circuit.ops):
+            dagger = op_matrix(op, theta, empty, state.dtype).conj().transpose(-1, -2)
             psi = apply_matrix(psi, dagger, op.wires, n)
-            if trainable:
-                g = _wire_view(lam, op.wires, n).conj().transpose(1, 2) @ _wire_view(psi, op.wires, n)  # (B, d, d)
-                with torch.enable_grad():
-                    total = total + (g * matrix).real.sum()
+            if any(a.source == INPUT for a in op.params):
+                pairs.append((op, _wire_view(lam, op.wires, n).conj().transpose(1, 2) @ _wire_view(psi, op.wires, n)))
             lam = apply_matrix(lam, dagger, op.wires, n)
-        if not total.requires_grad:
-            return torch.zeros_like(theta), None
-        return 2 * torch.autograd.grad(total, theta_)[0], None
+
+        def overlap(th):  # Σ Re Σ g ⊙ U(θ) over the trainable gates: dL/dθ is twice its gradient
+            return sum(((g * op_matrix(op, th, empty, state.dtype)).real.sum() for op, g in pairs), th.new_zeros(()))
+
+        return 2 * torch.func.grad(overlap)(theta), None
 
 
 def execute(circuit: Circuit, inputs=None, weights=None, *, diff_method: str = "backprop", shots: int | None = None,
@@ -222,17 +259,4 @@ def execute(circuit: Circuit, inputs=None, weights=None, *, diff_method: str = "
         plan = compile_circuit(circuit)
         return plan.execute(inputs, weights, cdtype, generator=generator) if circuit.has_noise \
             else plan.execute(inputs, weights, cdtype)
-    if any(m.kind == "state" for m in circuit.measurements):
-        raise UnsupportedError(f"diff_method {diff_method!r} needs expval or probs measurements, not state()")
-    if diff_method == "adjoint" and circuit.has_noise:
-        raise UnsupportedError("the adjoint method is for noise-free circuits; use 'parameter-shift' or 'backprop'")
-    lifted, columns, rules = _lifted(circuit)
-    uniform = torch.rand(batch, generator=generator, dtype=inputs.dtype).to(device) if needs_uniform(circuit) else None
-    theta = torch.stack([angle_value(a, inputs, weights, uniform).expand(batch) for a in columns], dim=1) \
-        if columns else inputs.new_zeros(batch, 0)  # (B, P)
-    if diff_method == "finite-diff":
-        rules = ["finite-diff"] * len(rules)
-    if step is None:
-        step = 1e-6 if inputs.dtype == torch.float64 else 1e-3
-    settings = _Settings(lifted, rules, cdtype, shots, generator, step)
-    return (_Adjoint if diff_method == "adjoint" else _Shift).apply(theta, settings)
+    return LiftedCircuit(circuit, diff_method, shots, generator, step).execute(inputs, weights, cdtype)

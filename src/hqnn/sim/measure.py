@@ -65,7 +65,7 @@ def basis_rotation(state: torch.Tensor, paulis: tuple[tuple[str, int], ...], n_q
 def expvals(state: torch.Tensor, words: list[tuple[tuple[str, int], ...]], n_qubits: int) -> torch.Tensor:
     """Expectation values of Pauli words (each a tuple of (letter, wire)): ``(B, len(words))``."""
     real_dtype = state.real.dtype if state.is_complex() else state.dtype
-    out = [None] * len(words)
+    out: dict[int, torch.Tensor] = {}
     groups: dict[tuple, list[int]] = {}
     for j, word in enumerate(words):
         groups.setdefault(tuple((p, w) for p, w in word if p != "Z"), []).append(j)
@@ -75,7 +75,7 @@ def expvals(state: torch.Tensor, words: list[tuple[tuple[str, int], ...]], n_qub
         values = probs @ signs  # (B, len(members))
         for col, j in enumerate(members):
             out[j] = values[:, col]
-    return torch.stack(out, dim=1)
+    return torch.stack([out[j] for j in range(len(words))], dim=1)
 
 
 def measure(state: torch.Tensor, measurements, n_qubits: int) -> torch.Tensor:
@@ -85,18 +85,13 @@ def measure(state: torch.Tensor, measurements, n_qubits: int) -> torch.Tensor:
     """
     if len(measurements) == 1 and measurements[0].kind == "state":
         return state
-    parts, words, word_slots = [], [], []
-    probs = None
+    words = [m.paulis for m in measurements if m.kind == "expval"]
+    values = iter(expvals(state, words, n_qubits).unbind(1) if words else ())
+    parts, probs = [], None
     for m in measurements:
         if m.kind == "expval":
-            word_slots.append(len(parts))
-            parts.append(None)
-            words.append(m.paulis)
+            parts.append(next(values)[:, None])
         else:
             probs = probabilities(state) if probs is None else probs
             parts.append(marginal_probabilities(probs, m.wires, n_qubits))
-    if words:
-        values = expvals(state, words, n_qubits)
-        for col, slot in enumerate(word_slots):
-            parts[slot] = values[:, col : col + 1]
     return torch.cat(parts, dim=1)

@@ -22,7 +22,9 @@
  *
  * Program (int32): header (HEADER ints, see program()), ops of OP_WIDTH ints, then member records
  * (src, index, coefficient offset, 0), permutation records (k, k wire masks, 2^k table) and
- * measurement records (type, output offset, Z mask or k, wire-mask offset). Layout: native.py.
+ * measurement records (type, output offset, Z mask or k, wire-mask offset). Layout: native.py, whose
+ * LAYOUT must equal HQ_LAYOUT below: bump both whenever the program's layout changes (native.py
+ * reads hq_layout from the library file and rebuilds a library that declares another layout).
  */
 #include <math.h>
 #include <stdint.h>
@@ -358,6 +360,9 @@ static void load_adjoint(const Program *p, Work *w, const real *state, const rea
 }
 
 /* ---- entry points -------------------------------------------------------------------------- */
+
+#define HQ_LAYOUT "1"
+const char hq_layout[] = "hqnn-program-layout " HQ_LAYOUT;
 
 static int n_chunks(int batch) { return (batch + L - 1) / L; }
 

@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 import hashlib
+import itertools
 import logging
 import os
 import platform
+import re
 import shutil
 import stat
 import subprocess
 import tempfile
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +45,7 @@ import torch
 
 from hqnn.exceptions import ResourceError, UnsupportedError, ValueRangeError
 from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
+from hqnn.sim.engine import EnginePlanCore, apply_function
 from hqnn.sim.gates import complex_dtype_for
 from hqnn.sim.prims import FIXED_1Q, PERMUTATIONS, ROTATIONS, S_DAGGER, perm_table
 
@@ -58,6 +63,9 @@ _SOURCE = Path(__file__).with_name("native.c")
 _FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
 _VARIANTS = {torch.float32: ("single", 16), torch.float64: ("double", 8)}  # name, samples per chunk
 _OP_WIDTH, _NCOEF = 8, 26
+LAYOUT = 1
+"""Version of the program layout written by :func:`lower`; native.c declares the one it reads
+(``hq_layout``), and a library declaring another is rebuilt. Bump both when the layout changes."""
 _ZERO2 = np.zeros((2, 2), dtype=complex)
 _REAL, _DIAG = 1, 2  # flags of a lowered single-qubit matrix
 _STATE: dict = {}  # real dtype -> loaded library, or the reason it is not available
@@ -361,6 +369,33 @@ def _build(variant: str) -> Path:
     return path
 
 
+def _declared_layout(path: Path) -> int | None:
+    """The program layout that the library file declares (its ``hq_layout`` string), or None."""
+    found = re.search(rb"hqnn-program-layout (\d+)\0", path.read_bytes())
+    return int(found.group(1)) if found else None
+
+
+def _load(variant: str) -> ctypes.CDLL:
+    """Build (or reuse) and load the kernel. A library that declares another program layout than
+    LAYOUT (built by another hqnn version) is refused before it is loaded, and rebuilt."""
+    path = _build(variant)
+    declared = _declared_layout(path)
+    if declared != LAYOUT:
+        log.warning("hqnn: refusing the cached native kernel %s: it reads program layout %s, this hqnn writes "
+                    "layout %d; rebuilding it", path, declared, LAYOUT)
+        path.unlink(missing_ok=True)
+        path = _build(variant)
+        declared = _declared_layout(path)
+        if declared != LAYOUT:
+            raise RuntimeError(f"native.c declares program layout {declared}, native.py writes layout {LAYOUT}")
+    lib = ctypes.CDLL(str(path))
+    ptr, i32 = ctypes.c_void_p, ctypes.c_int
+    lib.hq_forward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, i32]
+    lib.hq_backward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, ptr, ptr, i32]
+    lib.hq_forward.restype = lib.hq_backward.restype = i32
+    return lib
+
+
 def library(real_dtype: torch.dtype):
     """The loaded kernel for ``float32`` or ``float64``, or None (with a warning once) when it cannot be built."""
     if real_dtype not in _STATE:
@@ -368,12 +403,7 @@ def library(real_dtype: torch.dtype):
             _STATE[real_dtype] = "disabled by HQNN_NATIVE=0"
         else:
             try:
-                lib = ctypes.CDLL(str(_build(_VARIANTS[real_dtype][0])))
-                ptr, i32 = ctypes.c_void_p, ctypes.c_int
-                lib.hq_forward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, i32]
-                lib.hq_backward.argtypes = [ptr, ptr, ptr, ptr, i32, ptr, ptr, ptr, ptr, i32]
-                lib.hq_forward.restype = lib.hq_backward.restype = i32
-                _STATE[real_dtype] = lib
+                _STATE[real_dtype] = _load(_VARIANTS[real_dtype][0])
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
                 _STATE[real_dtype] = f"{type(err).__name__}: {err}"
                 warnings.warn(f"hqnn: the native CPU kernel could not be built ({_STATE[real_dtype]}); "
@@ -382,6 +412,7 @@ def library(real_dtype: torch.dtype):
     return None if isinstance(state, str) else state
 
 
+@torch.compiler.assume_constant_result  # fixed for the process: torch.compile need not trace the build
 def unavailable_reason(real_dtype: torch.dtype = torch.float32) -> str | None:
     """Why the kernel cannot run at this precision (None when it can)."""
     return None if library(real_dtype) is not None else _STATE[real_dtype]
@@ -406,13 +437,17 @@ def _raise(status: int) -> None:
 
 
 class NativeProgram:
-    """A circuit lowered for the kernel; :meth:`execute` runs a batch with autograd support."""
+    """A circuit lowered for the kernel; :meth:`execute` runs a batch through the ``hqnn::native_run``
+    operator (autograd, torch.compile and torch.func see one opaque op)."""
 
     def __init__(self, circuit: Circuit):
         prog, coef = lower(circuit)
         self.prog, self.coef = torch.from_numpy(prog), torch.from_numpy(coef)
         self._tables = (_ptr(self.prog), _ptr(self.coef))  # the tensors live as long as self
         self.n_qubits, self.n_outputs, self.n_ops = circuit.n_qubits, int(prog[5]), int(prog[3])
+        self.engine = EnginePlanCore(circuit)  # higher derivatives differentiate its recomputation
+        self.handle = next(_HANDLES)  # how the operators, which take no Python objects, find this program
+        _PROGRAMS[self.handle] = self
 
     def suits(self, batch: int) -> bool:
         """Whether the kernel is the faster choice for this batch size (see SMALL_BATCH_QUBITS)."""
@@ -427,9 +462,9 @@ class NativeProgram:
         lib = library(inputs.dtype)
         batch = inputs.shape[0]
         out = torch.empty(batch, self.n_outputs, dtype=inputs.dtype)
-        state = torch.empty(batch, 2**self.n_qubits, dtype=complex_dtype_for(inputs.dtype)) if save_state else None
+        state = torch.empty((batch, 2**self.n_qubits) if save_state else (0,), dtype=complex_dtype_for(inputs.dtype))
         status = lib.hq_forward(*self._tables, _ptr(inputs), _ptr(weights), batch,
-                                _ptr(out), _ptr(state), self.threads(batch, inputs.dtype))
+                                _ptr(out), _ptr(state) if save_state else None, self.threads(batch, inputs.dtype))
         if status:
             _raise(status)
         return out, state
@@ -444,32 +479,97 @@ class NativeProgram:
             _raise(status)
         return g_in, g_w
 
-    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, fallback) -> torch.Tensor:
-        """``(B, n_out)`` from contiguous CPU ``inputs (B, n_in)`` and ``weights (n_w,)`` of one real dtype.
+    def engine_outputs(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The outputs recomputed by the engine with autograd: what higher derivatives differentiate."""
+        return self.engine.execute(inputs, weights, complex_dtype_for(inputs.dtype))
 
-        ``fallback(inputs, weights)`` recomputes the outputs with autograd (the engine): used for
-        higher derivatives (``create_graph=True``)."""
-        return _NativeRun.apply(self, fallback, inputs.contiguous(), weights.contiguous())
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, fallback=None) -> torch.Tensor:
+        """``(B, n_out)`` from CPU ``inputs (B, n_in)`` and ``weights (n_w,)`` of one real dtype.
+        (``fallback`` is not used: higher derivatives differentiate :meth:`engine_outputs`.)"""
+        save = torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad)
+        return apply_function(_NativeRun, inputs.contiguous(), weights.contiguous(), self.handle, save)[0]
+
+
+_PROGRAMS: "weakref.WeakValueDictionary[int, NativeProgram]" = weakref.WeakValueDictionary()
+_HANDLES = itertools.count()
+
+
+@torch.library.custom_op("hqnn::native_run", mutates_args=())
+def _native_run(inputs: torch.Tensor, weights: torch.Tensor, program: int,
+                save_state: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs ``(B, n_out)`` and the final state ``(B, 2**n)`` (``(0,)`` unless ``save_state``)."""
+    return _PROGRAMS[program].forward(inputs, weights, save_state)
+
+
+@_native_run.register_fake
+def _(inputs, weights, program, save_state):
+    p = _PROGRAMS[program]
+    state_shape = (inputs.shape[0], 2**p.n_qubits) if save_state else (0,)
+    return inputs.new_empty(inputs.shape[0], p.n_outputs), inputs.new_empty(state_shape, dtype=complex_dtype_for(inputs.dtype))
+
+
+@torch.library.custom_op("hqnn::native_grad", mutates_args=())
+def _native_grad(inputs: torch.Tensor, weights: torch.Tensor, state: torch.Tensor, grad_out: torch.Tensor,
+                 program: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The adjoint sweep: gradients of ``sum(grad_out * outputs)`` for inputs and weights."""
+    return _PROGRAMS[program].backward(inputs, weights, state, grad_out)
+
+
+@_native_grad.register_fake
+def _(inputs, weights, state, grad_out, program):
+    return torch.empty_like(inputs), torch.empty_like(weights)
+
+
+_EAGER_TYPES = (torch.Tensor, torch.nn.Parameter)  # exact types: fake and functional tensors are subclasses
+
+
+def _plain(*tensors: torch.Tensor) -> bool:
+    """Whether the kernel may be called directly, skipping the operator's dispatch (tens of µs a
+    call): eager CPU tensors, neither traced (torch.compile, fake tensors) nor wrapped by torch.func."""
+    return not torch.compiler.is_compiling() and all(
+        type(t) in _EAGER_TYPES and not torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
 
 
 class _NativeRun(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, prog, fallback, inputs, weights):
-        needs_grad = any(ctx.needs_input_grad[2:])
-        out, state = prog.forward(inputs, weights, save_state=needs_grad)
-        ctx.prog, ctx.fallback = prog, fallback
-        if needs_grad:
-            ctx.save_for_backward(inputs, weights, state)
-        return out
+    """Autograd for ``hqnn::native_run``: the kernel's adjoint sweep, or under ``create_graph`` (higher
+    derivatives) the gradient of the engine's recomputation. (Not ``register_autograd``: in torch 2.13
+    operators that use it fail under torch.func's grad transforms, pytorch/pytorch#179652.)"""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad_out):
+    def forward(inputs, weights, program, save_state):
+        if _plain(inputs, weights):
+            return _PROGRAMS[program].forward(inputs, weights, save_state)
+        return _native_run(inputs, weights, program, save_state)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w, ctx.program, _ = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.save_for_backward(x, w, output[1])
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_state):
         inputs, weights, state = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: differentiate an autograd recomputation instead
-            wanted = [t for t, need in zip((inputs, weights), ctx.needs_input_grad[2:]) if need]
-            found = iter(torch.autograd.grad(ctx.fallback(inputs, weights), wanted, grad_out, create_graph=True,
-                                             allow_unused=True))
-            grads = [next(found) if need else None for need in ctx.needs_input_grad[2:]]
-            return (None, None, *grads)
-        g_in, g_w = ctx.prog.backward(inputs, weights, state, grad_out.contiguous().to(inputs.dtype))
-        return (None, None, g_in if ctx.needs_input_grad[2] else None, g_w if ctx.needs_input_grad[3] else None)
+        if torch.is_grad_enabled():  # create_graph (and torch.func): the engine's differentiable pullback
+            g_in, g_w = torch.func.vjp(_PROGRAMS[ctx.program].engine_outputs, inputs, weights)[1](grad_out)
+        else:
+            grad_out = grad_out.contiguous().to(inputs.dtype)
+            backward = _PROGRAMS[ctx.program].backward if _plain(inputs, grad_out) else \
+                functools.partial(_native_grad, program=ctx.program)
+            g_in, g_w = backward(inputs, weights, state, grad_out)
+        return g_in if ctx.needs_input_grad[0] else None, g_w if ctx.needs_input_grad[1] else None, None, None
+
+
+def _vmap_by_loop(op):
+    """A batching rule that runs ``op`` once per vmapped slice (the kernel batches its own way)."""
+    def rule(info, in_dims, *args):
+        rows = [op(*[a.select(d, i) if d is not None else a for a, d in zip(args, in_dims)])
+                for i in range(info.batch_size)]
+        return tuple(torch.stack(parts) for parts in zip(*rows)), (0, 0)
+    return rule
+
+
+_native_run.register_vmap(_vmap_by_loop(_native_run))
+_native_grad.register_vmap(_vmap_by_loop(_native_grad))

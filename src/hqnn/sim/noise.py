@@ -52,7 +52,7 @@ class NoiseModel:
     rules: list[NoiseRule] = field(default_factory=list)
     readout: dict[int | None, tuple[float, float]] = field(default_factory=dict)
 
-    def add(self, channel: str, *strengths: float, after=None, wires=None) -> "NoiseModel":
+    def add(self, channel: str, *strengths: float, after=None, wires=None) -> NoiseModel:
         """Add a rule: ``channel(*strengths)`` after gates named in ``after`` (a name or list; None: all)
         on ``wires`` (None: all). Returns self for chaining.
 
@@ -66,12 +66,13 @@ class NoiseModel:
                                   f"got {channel!r} with {len(strengths)}")
         probe = Circuit(1)
         probe.channel(spec.name, 0, *strengths)  # validates the strengths
-        names = None if after is None else frozenset(gate_spec(g).name for g in ([after] if isinstance(after, str) else after))
+        gates = [after] if isinstance(after, str) else after
+        names = None if gates is None else frozenset(gate_spec(g).name for g in gates)
         wire_set = None if wires is None else frozenset([wires] if isinstance(wires, int) else wires)
         self.rules.append(NoiseRule(spec.name, tuple(float(s) for s in strengths), names, wire_set))
         return self
 
-    def add_readout_error(self, p0to1: float, p1to0: float, wires=None) -> "NoiseModel":
+    def add_readout_error(self, p0to1: float, p1to0: float, wires=None) -> NoiseModel:
         """Flip measured bits 0 -> 1 with ``p0to1`` and 1 -> 0 with ``p1to0`` on ``wires`` (None: all)."""
         for w in [None] if wires is None else ([wires] if isinstance(wires, int) else wires):
             self.readout[w] = (float(p0to1), float(p1to0))

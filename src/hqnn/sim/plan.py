@@ -7,12 +7,17 @@ chosen by :func:`compile_circuit` where the circuit's structure allows them.
 from __future__ import annotations
 
 import weakref
+from typing import Protocol
 
 import torch
 
 from hqnn.exceptions import ConfigError, UnsupportedError
+from hqnn.sim.apply import check_finite_angles, run_gates
 from hqnn.sim.circuit import Circuit
+from hqnn.sim.density import DensityPlan
+from hqnn.sim.engine import EnginePlanCore
 from hqnn.sim.measure import measure
+from hqnn.sim.native import NativeProgram, unavailable_reason
 from hqnn.sim.state import zero_state
 
 __all__ = ["Plan", "GatePlan", "compile_circuit", "METHODS"]
@@ -22,25 +27,24 @@ METHODS = ("auto", "native", "engine", "gates")
 native: the kernel or an error; engine: the PyTorch fused engine; gates: one gate at a time."""
 
 
-class Plan:
+class Plan(Protocol):
     """A compiled circuit. ``execute(inputs (B, n_in), weights (n_w,), complex dtype) -> (B, n_out)``."""
 
-    checks_finite = False  # True: execute() raises ValueRangeError itself for NaN or infinite angles
+    circuit: Circuit
+    checks_finite: bool  # True: execute() raises ValueRangeError itself for NaN or infinite angles
 
-    def __init__(self, circuit: Circuit):
-        self.circuit = circuit
-        self.n_qubits = circuit.n_qubits
-
-    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        raise NotImplementedError
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor: ...
 
 
-class GatePlan(Plan):
+class GatePlan:
     """One gate at a time on the full statevector: general, and the reference for the fast plans."""
 
-    def execute(self, inputs, weights, dtype):
-        from hqnn.sim.execute import run_gates
+    checks_finite = False
 
+    def __init__(self, circuit: Circuit):
+        self.circuit, self.n_qubits = circuit, circuit.n_qubits
+
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         state = zero_state(self.n_qubits, inputs.shape[0], dtype, inputs.device)
         state = run_gates(state, self.circuit.ops, inputs, weights, self.n_qubits)
         return measure(state, self.circuit.measurements, self.n_qubits)
@@ -50,20 +54,20 @@ _CACHE: dict[tuple, Plan] = {}
 _CACHE_SIZE = 256
 
 
-class EnginePlan(Plan):
+class EnginePlan:
     """The fused engine (:mod:`hqnn.sim.engine`): product states, fused local layers, permutations, diagonals."""
 
-    def __init__(self, circuit: Circuit):
-        super().__init__(circuit)
-        from hqnn.sim.engine import EnginePlanCore
+    checks_finite = False
 
+    def __init__(self, circuit: Circuit):
+        self.circuit = circuit
         self.core = EnginePlanCore(circuit)
 
-    def execute(self, inputs, weights, dtype):
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         return self.core.execute(inputs, weights, dtype)
 
 
-class NativePlan(Plan):
+class NativePlan:
     """The native CPU kernel (:mod:`hqnn.sim.native`); the engine where it cannot run (another device,
     or no C compiler), which with ``strict`` is an error instead, and where the engine is faster
     (a few samples on 13-14 qubits, unless ``strict``)."""
@@ -71,9 +75,7 @@ class NativePlan(Plan):
     checks_finite = True
 
     def __init__(self, circuit: Circuit, strict: bool):
-        super().__init__(circuit)
-        from hqnn.sim.native import NativeProgram
-
+        self.circuit = circuit
         self.program = NativeProgram(circuit)  # UnsupportedError when the circuit cannot be lowered
         self.strict = strict
         self._engine: EnginePlan | None = None
@@ -83,10 +85,7 @@ class NativePlan(Plan):
             self._engine = EnginePlan(self.circuit)
         return self._engine
 
-    def execute(self, inputs, weights, dtype):
-        from hqnn.sim.execute import check_finite_angles
-        from hqnn.sim.native import unavailable_reason
-
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         reason = f"it runs on the CPU, got device {inputs.device}" if inputs.device.type != "cpu" else \
             unavailable_reason(inputs.dtype)
         if reason is None and (self.strict or self.program.suits(inputs.shape[0])):
@@ -99,8 +98,6 @@ class NativePlan(Plan):
 
 def _build(circuit: Circuit, method: str) -> Plan:
     if circuit.has_noise:
-        from hqnn.sim.density import DensityPlan
-
         return DensityPlan(circuit)
     if method == "gates":
         return GatePlan(circuit)
@@ -114,7 +111,7 @@ def _build(circuit: Circuit, method: str) -> Plan:
         return EnginePlan(circuit)
 
 
-_BY_CIRCUIT: "weakref.WeakKeyDictionary[Circuit, dict]" = weakref.WeakKeyDictionary()
+_BY_CIRCUIT: weakref.WeakKeyDictionary[Circuit, dict] = weakref.WeakKeyDictionary()
 
 
 def compile_circuit(circuit: Circuit, method: str = "auto") -> Plan:

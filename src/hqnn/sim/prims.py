@@ -4,43 +4,43 @@
 * permutation: a fixed basis permutation on some wires (CNOT, SWAP, Toffoli);
 * diagonal: a phase ``exp(i(θ·a(bits) + c(bits)))`` on some wires (CZ, CRZ, IsingZZ).
 
-Every decomposition is exact, global phase included (so ``state()`` matches PennyLane):
-Rot = RZ·RY·RZ, U3(θ,φ,δ) = PhaseShift(φ)·RY(θ)·PhaseShift(δ), CRX = H_t·CRZ·H_t,
-CRY = S_t·H_t·CRZ·H_t·S†_t, CRot = CRZ(ω)·CRY(θ)·CRZ(φ), CY = S_t·CNOT·S†_t,
-IsingXX = (H⊗H)·ZZ·(H⊗H), IsingYY = (SH⊗SH)·ZZ·(HS†⊗HS†). Multi-qubit QubitUnitary stays dense.
+Everything is read from the gate table (:data:`hqnn.sim.gates.GATES`): one-angle gates lower by
+their generator and class, Rot, U3 and CRot as the product of their factors. Every decomposition is
+exact, global phase included (so ``state()`` matches PennyLane), and the few basis changes are below:
+CRX = H_t·CRZ·H_t, CRY = S_t·H_t·CRZ·H_t·S†_t, CY = S_t·CNOT·S†_t, IsingXX = (H⊗H)·ZZ·(H⊗H),
+IsingYY = (SH⊗SH)·ZZ·(HS†⊗HS†). A gate with no such lowering (and a multi-qubit QubitUnitary) stays dense.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from hqnn.sim.circuit import CONST, Angle, Op
-from hqnn.sim.gates import GATES
+from hqnn.sim.gates import GATES, GateKind, rotation_parts
 
 __all__ = ["Prim", "lower_op", "perm_table", "PERMUTATIONS", "ROTATIONS", "FIXED_1Q", "S_DAGGER"]
 
-_I = np.eye(2, dtype=complex)
-_X = np.array([[0, 1], [1, 0]], dtype=complex)
-_Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
-_Z = np.diag([1, -1]).astype(complex)
 _ZERO = np.zeros((2, 2), dtype=complex)
 
+
 # name -> (C, A, S, k): matrix(θ) = C + cos(kθ) A + sin(kθ) S
-ROTATIONS = {
-    "RX": (_ZERO, _I, -1j * _X, 0.5),
-    "RY": (_ZERO, _I, -1j * _Y, 0.5),
-    "RZ": (_ZERO, _I, -1j * _Z, 0.5),
-    "PhaseShift": (np.diag([1, 0]).astype(complex), np.diag([0, 1]).astype(complex),
-                   np.diag([0, 1j]).astype(complex), 1.0),
-}
-FIXED_1Q = {name: GATES[name].matrix(dtype=torch.complex128).numpy()
-             for name in ("Identity", "Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX")}
+ROTATIONS = {s.name: rotation_parts(s.generator) for s in GATES.values() if s.n_wires == 1 and s.generator is not None}
+FIXED_1Q = {s.name: s.matrix(dtype=torch.complex128).numpy()
+            for s in GATES.values() if s.n_wires == 1 and not s.n_params}
 S_DAGGER = FIXED_1Q["S"].conj().T
 _H = FIXED_1Q["Hadamard"]
+# Gates lowered as a basis change B on some of their wires around a diagonal or permutation core:
+# name -> (core, wire positions, B's factors in time order); the core is followed by B† (factors reversed).
+_CONJUGATED = {
+    "CRX": ("CRZ", (1,), (_H,)),
+    "CRY": ("CRZ", (1,), (S_DAGGER, _H)),
+    "CY": ("CNOT", (1,), (S_DAGGER,)),
+    "IsingXX": ("IsingZZ", (0, 1), (_H,)),
+    "IsingYY": ("IsingZZ", (0, 1), (S_DAGGER, _H)),
+}
 
 
 @dataclass(frozen=True)
@@ -61,25 +61,11 @@ class Prim:
     op: Op | None = None
 
 
-def _local(wire: int, name: str, angle: Angle) -> Prim:
-    return Prim("local", (wire,), angle, ROTATIONS[name])
-
-
 def _fixed(wire: int, matrix: np.ndarray) -> Prim:
     return Prim("local", (wire,), None, (matrix, _ZERO, _ZERO, 0.0))
 
 
-def _crz(control: int, target: int, angle: Angle) -> Prim:
-    # diag(1, 1, e^{-iθ/2}, e^{iθ/2}): phase θ·a with a = bit_c·(bit_t - 1/2)
-    return Prim("diag", (control, target), angle, (np.array([0, 0, -0.5, 0.5]), np.zeros(4)))
-
-
-def _cry(c: int, t: int, angle: Angle) -> list[Prim]:
-    s = FIXED_1Q["S"]
-    return [_fixed(t, S_DAGGER), _fixed(t, _H), _crz(c, t, angle), _fixed(t, _H), _fixed(t, s)]
-
-
-PERMUTATIONS = ("CNOT", "SWAP", "Toffoli")
+PERMUTATIONS = tuple(s.name for s in GATES.values() if s.kind is GateKind.PERMUTATION and s.n_wires > 1)
 
 
 def perm_table(name: str) -> tuple[int, ...]:
@@ -90,38 +76,28 @@ def perm_table(name: str) -> tuple[int, ...]:
 
 def lower_op(op: Op) -> list[Prim]:
     """The primitives of one op, in application order."""
-    name, w, p = op.name, op.wires, op.params
-    if name in ROTATIONS:
-        return [_local(w[0], name, p[0])]
-    if name in FIXED_1Q:
-        return [_fixed(w[0], FIXED_1Q[name])]
-    if name == "Rot":
-        return [_local(w[0], "RZ", p[0]), _local(w[0], "RY", p[1]), _local(w[0], "RZ", p[2])]
-    if name == "U3":
-        return [_local(w[0], "PhaseShift", p[2]), _local(w[0], "RY", p[0]), _local(w[0], "PhaseShift", p[1])]
-    if name in PERMUTATIONS:
-        return [Prim("perm", w, table=perm_table(name))]
-    if name == "CZ":
-        return [Prim("diag", w, None, (np.zeros(4), np.array([0, 0, 0, math.pi])))]
-    if name == "CY":
-        return [_fixed(w[1], S_DAGGER), *lower_op(Op("CNOT", w)), _fixed(w[1], FIXED_1Q["S"])]
-    if name == "CRZ":
-        return [_crz(w[0], w[1], p[0])]
-    if name == "CRX":
-        return [_fixed(w[1], _H), _crz(w[0], w[1], p[0]), _fixed(w[1], _H)]
-    if name == "CRY":
-        return _cry(w[0], w[1], p[0])
-    if name == "CRot":
-        return [_crz(w[0], w[1], p[0]), *_cry(w[0], w[1], p[1]), _crz(w[0], w[1], p[2])]
-    if name == "IsingZZ":
-        return [Prim("diag", w, p[0], (np.array([-0.5, 0.5, 0.5, -0.5]), np.zeros(4)))]
-    if name in ("IsingXX", "IsingYY"):
-        zz = lower_op(Op("IsingZZ", w, p))
-        pre = [_fixed(q, S_DAGGER) for q in w] if name == "IsingYY" else []
-        post = [_fixed(q, FIXED_1Q["S"]) for q in w] if name == "IsingYY" else []
-        return pre + [_fixed(q, _H) for q in w] + zz + [_fixed(q, _H) for q in w] + post
-    if name == "QubitUnitary" and len(w) == 1:
-        return [_fixed(w[0], op.matrix.numpy())]
+    w, p = op.wires, op.params
+    if op.matrix is not None:
+        return [_fixed(w[0], op.matrix.numpy())] if len(w) == 1 else [Prim("dense", w, op=op)]
+    spec = GATES[op.name]
+    if spec.factors:
+        return [prim for name, k in spec.factors for prim in lower_op(Op(name, w, (p[k],)))]
+    if op.name in _CONJUGATED:
+        core, positions, basis = _CONJUGATED[op.name]
+        before = [_fixed(w[i], m) for m in basis for i in positions]
+        after = [_fixed(w[i], m.conj().T) for m in reversed(basis) for i in positions]
+        return before + lower_op(Op(core, w, p)) + after
+    if spec.n_wires == 1:
+        return [Prim("local", w, p[0], ROTATIONS[op.name]) if p else _fixed(w[0], FIXED_1Q[op.name])]
+    if spec.kind is GateKind.PERMUTATION:
+        return [Prim("perm", w, table=perm_table(op.name))]
+    if spec.kind is GateKind.DIAGONAL:  # phase θ·a + c: a = -diag(G)/2 (exp(-iθG/2)), c = the fixed phases
+        if spec.generator is not None:
+            return [Prim("diag", w, p[0], (-np.diag(spec.generator).real / 2, np.zeros(2**len(w))))]
+        phases = np.angle(np.diag(spec.matrix(dtype=torch.complex128).numpy()))
+        return [Prim("diag", w, None, (np.zeros(2**len(w)), phases))]
+    if not p:  # a fixed gate runs as its constant matrix
+        return [Prim("dense", w, op=Op("QubitUnitary", w, (), spec.matrix(dtype=torch.complex128)))]
     return [Prim("dense", w, op=op)]
 
 

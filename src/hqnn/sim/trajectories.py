@@ -17,8 +17,7 @@ from hqnn.sim.apply import apply_matrix
 from hqnn.sim.channels import channel_spec, kraus_from_superop
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.density import combine_measurements, needs_uniform, readout_table
-from hqnn.sim.execute import angle_value
-from hqnn.sim.execute import op_matrix, prepare_arguments
+from hqnn.sim.execute import angle_value, op_matrix, prepare_arguments
 from hqnn.sim.measure import expvals, probabilities
 from hqnn.sim.state import zero_state
 

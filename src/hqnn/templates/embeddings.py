@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hqnn.exceptions import ConfigError, ShapeError
+from hqnn.sim.circuit import AngleLike
 from hqnn.templates._common import wire_list
 
 __all__ = ["AngleEmbedding"]
@@ -24,7 +25,7 @@ class AngleEmbedding:
         scale: multiplies every feature (e.g. ``math.pi`` for RY(pi x)).
     """
 
-    features: object
+    features: Iterable[AngleLike]
     wires: Sequence[int] | None = None
     rotation: str = "X"
     scale: float = 1.0
@@ -35,7 +36,8 @@ class AngleEmbedding:
         wires = wire_list(self.wires, circuit)
         features = list(self.features)
         if len(features) > len(wires):
-            raise ShapeError(f"AngleEmbedding takes at most {len(wires)} features for {len(wires)} wires; got {len(features)}")
+            raise ShapeError(f"AngleEmbedding takes at most {len(wires)} features for {len(wires)} wires; "
+                             f"got {len(features)}")
         gate = _ROTATIONS[self.rotation.upper()]
         for feature, wire in zip(features, wires):
             circuit.gate(gate, wire, feature * self.scale)

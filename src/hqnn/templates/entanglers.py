@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hqnn.exceptions import ConfigError
+from hqnn.sim.circuit import ParamArray
 from hqnn.sim.gates import gate_spec
 from hqnn.templates._common import check_shape, wire_list
 
@@ -51,7 +52,7 @@ class Entangler:
     pattern: str = "ring"
     gate: str = "CNOT"
     wires: Sequence[int] | None = None
-    weights: object = None
+    weights: ParamArray | None = None
 
     @staticmethod
     def shape(pattern: str, n_wires: int) -> tuple[int]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hqnn.exceptions import ConfigError
+from hqnn.sim.circuit import ParamArray
 from hqnn.sim.gates import gate_spec
 from hqnn.templates._common import check_count, check_shape, wire_list
 
@@ -26,7 +27,7 @@ class StronglyEntanglingLayers:
         imprimitive: the two-qubit gate (fixed), CNOT by default.
     """
 
-    weights: object
+    weights: ParamArray
     wires: Sequence[int] | None = None
     ranges: Sequence[int] | None = None
     imprimitive: str = "CNOT"
@@ -42,20 +43,21 @@ class StronglyEntanglingLayers:
         n_layers = self.weights.shape[0] if len(self.weights.shape) == 3 else -1
         check_shape("StronglyEntanglingLayers", self.weights.shape, (max(n_layers, 0), m, 3), f"for {m} wires")
         if self.ranges is None:
-            ranges = [(l % (m - 1)) + 1 if m > 1 else 0 for l in range(n_layers)]
+            ranges = [(layer % (m - 1)) + 1 if m > 1 else 0 for layer in range(n_layers)]
         else:
             ranges = list(self.ranges)
             if len(ranges) != n_layers or any(m > 1 and r % m == 0 for r in ranges):
                 raise ConfigError(f"ranges must be {n_layers} integers, none a multiple of {m}; got {ranges}")
         spec = gate_spec(self.imprimitive)
         if spec.n_params or spec.n_wires != 2:
-            raise ConfigError(f"imprimitive must be a fixed two-qubit gate such as CNOT or CZ; got {self.imprimitive!r}")
-        for l in range(n_layers):
+            raise ConfigError(f"imprimitive must be a fixed two-qubit gate such as CNOT or CZ; "
+                              f"got {self.imprimitive!r}")
+        for layer in range(n_layers):
             for i, wire in enumerate(wires):
-                circuit.rot(self.weights[l, i, 0], self.weights[l, i, 1], self.weights[l, i, 2], wire)
+                circuit.rot(self.weights[layer, i, 0], self.weights[layer, i, 1], self.weights[layer, i, 2], wire)
             if m > 1:
                 for i in range(m):
-                    circuit.gate(spec.name, (wires[i], wires[(i + ranges[l]) % m]))
+                    circuit.gate(spec.name, (wires[i], wires[(i + ranges[layer]) % m]))
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class BasicEntanglerLayers:
         rotation: a one-angle single-qubit gate, RX by default.
     """
 
-    weights: object
+    weights: ParamArray
     wires: Sequence[int] | None = None
     rotation: str = "RX"
 
@@ -88,7 +90,7 @@ class BasicEntanglerLayers:
         spec = gate_spec(self.rotation)
         if spec.n_params != 1 or spec.n_wires != 1:
             raise ConfigError(f"rotation must be a one-angle single-qubit gate such as RX; got {self.rotation!r}")
-        for l in range(n_layers):
+        for layer in range(n_layers):
             for i, wire in enumerate(wires):
-                circuit.gate(spec.name, wire, self.weights[l, i])
+                circuit.gate(spec.name, wire, self.weights[layer, i])
             Entangler("ring", "CNOT", wires)(circuit)

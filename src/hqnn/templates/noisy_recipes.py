@@ -49,7 +49,7 @@ def sqdr_reupload_noisy(n_qubits: int = 9, n_blocks: int = 2, p_bitflip: float =
             if damping_index == "random":
                 c.amplitude_damping(x[3 * i].random_offset(3).sigmoid(), i)
             else:
-                c.amplitude_damping(x[3 * i + damping_index].sigmoid(), i)
+                c.amplitude_damping(x[3 * i + int(damping_index)].sigmoid(), i)
         if b < n_blocks - 1:
             c.add(Entangler("chain", "CZ"))
             c.bit_flip(p_bitflip, last)

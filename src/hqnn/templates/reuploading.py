@@ -5,10 +5,11 @@ Pérez-Salinas et al., "Data re-uploading for a universal quantum classifier", Q
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from hqnn.exceptions import ShapeError
+from hqnn.sim.circuit import AngleLike, ParamArray
 from hqnn.templates._common import check_count, check_shape, wire_list
 from hqnn.templates.entanglers import Entangler
 
@@ -27,8 +28,8 @@ class DataReuploading:
         entangle_last: also entangle after the last block.
     """
 
-    features: object
-    weights: object
+    features: Iterable[AngleLike]
+    weights: ParamArray
     wires: Sequence[int] | None = None
     pattern: str = "chain"
     gate: str = "CZ"
