@@ -190,6 +190,7 @@ def make_backend(name: str, case: CircuitCase, circuit: Circuit, weights: torch.
     from hqnn.qnn import QuantumLayer
 
     device = torch.device(device)
+    module: nn.Module
     if name == "hqnn":
         module = QuantumLayer(circuit)
     elif name in ("hqnn-engine", "hqnn-gates"):

@@ -2,7 +2,8 @@
 
 Before timing, each backend's outputs and the gradients with respect to the inputs and the weights are
 checked against hqnn's plain float64 simulation (a benchmark of a wrong computation is worthless); a
-backend that disagrees is recorded as failed and not timed, one whose package is absent as skipped. Larger batches of a (circuit, backend, mode) are skipped once a smaller one
+backend that disagrees is recorded as failed and not timed, one whose package is absent as skipped.
+Larger batches of a (circuit, backend, mode) are skipped once a smaller one
 predicts more than the per-call limit or the free memory.
 """
 
@@ -13,11 +14,21 @@ import logging
 import torch
 
 from hqnn.bench.backends import BACKENDS, CircuitCase
-from hqnn.bench.harness import (MODES, Settings, build_and_check, check_failure, empty_record, make_inputs,
-                                make_weights, skip_reason, time_config)
+from hqnn.bench.harness import (
+    MODES,
+    Settings,
+    build_and_check,
+    check_failure,
+    empty_record,
+    make_inputs,
+    make_weights,
+    skip_reason,
+    time_config,
+)
 from hqnn.exceptions import ConfigError
 
-__all__ = ["BATCHES", "CIRCUITS", "CIRCUIT_BACKENDS", "NOISY_BACKENDS", "NOISY_BATCHES", "NOISY_CIRCUITS", "run_circuits"]
+__all__ = ["BATCHES", "CIRCUITS", "CIRCUIT_BACKENDS", "NOISY_BACKENDS", "NOISY_BATCHES", "NOISY_CIRCUITS",
+           "run_circuits"]
 
 log = logging.getLogger(__name__)
 

@@ -125,10 +125,10 @@ def run(args: argparse.Namespace) -> int:
 
     from hqnn.bench import report as rep
     from hqnn.bench.backends import BACKENDS, available_backends
-    from hqnn.bench.peers import PEER_PACKAGES
     from hqnn.bench.harness import MODES, Settings, check_failure
-    from hqnn.exceptions import ConfigError
+    from hqnn.bench.peers import PEER_PACKAGES
     from hqnn.bench.timing import machine_info, versions
+    from hqnn.exceptions import ConfigError
 
     torch.set_num_threads(args.threads)
     if args.suite == "train":
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         from hqnn.bench.scaling import run_memory
 
         report = save(run_memory(args.qubits_memory, args.backends or ["hqnn", "hqnn-engine", "hqnn-gates"], settings))
-        out = {"checks": []}
+        out: dict[str, list] = {"checks": []}
     elif args.suite == "scaling":
         from hqnn.bench.scaling import LAYERS, QUBITS, plot_scaling, run_scaling
 

@@ -8,8 +8,8 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 
@@ -114,6 +114,7 @@ def check_backend(backend: Backend, circuit: Circuit, x: torch.Tensor, weights: 
     xb = x.to(backend.device).requires_grad_(True)
     module.zero_grad(set_to_none=True)
     sum_backward(module, xb)
+    assert xb.grad is not None  # xb requires grad and fed the sum
     diffs = [(out.cpu().double() - ref.detach()).abs().max().item(),
              (xb.grad.cpu().double() - ref_grad).abs().max().item(),
              (flat_weight_grad(module, circuit) - ref_weight_grad).abs().max().item() if circuit.n_weights else 0.0]
@@ -166,14 +167,16 @@ def empty_record(status: str, reason: str) -> dict:
     return {"ms": None, "ms_min": None, "n_calls": 0, "peak_mb": None, "status": status, "reason": reason}
 
 
-def time_config(backend: Backend, x: torch.Tensor, mode: str, settings: Settings,
+def time_config(backend: Backend | None, x: torch.Tensor, mode: str, settings: Settings,
                 skip: str | None = None) -> dict:
     """Time one configuration; returns ``{ms, ms_min, n_calls, peak_mb, status, reason, load_avg_1m}``
     (the load average says whether other work on the machine skewed the timing), plus ``compile_s`` for
     a backend that compiles each input shape on its first call (``module.jit_compiles``): the first
-    call's time less a steady call's, kept out of ``ms``."""
+    call's time less a steady call's, kept out of ``ms``. ``backend`` may be None only with ``skip``."""
     if skip:
         return empty_record("skipped", skip)
+    if backend is None:
+        raise ConfigError("time_config needs a backend unless the configuration is skipped; got None")
     call, first_s = step(backend, x, mode), None
     try:
         if getattr(backend.module, "jit_compiles", False):

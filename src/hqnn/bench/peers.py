@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -144,7 +145,7 @@ class PyQTorchLayer(nn.Module):
         with warnings.catch_warnings():  # torch's notice that complex module buffers are a new feature
             warnings.simplefilter("ignore", UserWarning)
             self.circuit = pyq.QuantumCircuit(circuit.n_qubits, ops).to(torch.complex64)
-            self.observables = nn.ModuleList(pyq.Observable(pyq.Z(i)).to(torch.complex64)
+            self.observables: Any = nn.ModuleList(pyq.Observable(pyq.Z(i)).to(torch.complex64)
                                              for i in _measured_wires(circuit))
         self.weights = nn.Parameter(torch.zeros(circuit.n_weights))
 

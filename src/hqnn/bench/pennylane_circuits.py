@@ -9,7 +9,7 @@ hqnn circuit, so that one flat weight vector sets both. Written as a PennyLane u
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

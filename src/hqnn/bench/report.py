@@ -56,6 +56,7 @@ def merge_reports(old: dict | None, new: dict) -> dict:
         if old is not None:
             log.info("the existing report is of another suite or machine: starting a new one")
         return new
+    assert old is not None  # for mypy: ``same`` implies it
 
     def merged(kind: str, key) -> list:  # old order, new rows in place of the old ones, then the new rows left
         fresh = {key(r): r for r in new[kind]}
@@ -75,13 +76,14 @@ def speedups(results: list[dict]) -> list[dict]:
     ms = {(*_row_key(r), r["backend"]): r["ms"] for r in results if r.get("ms") is not None}
     out = []
     for row in dict.fromkeys(_row_key(r) for r in results):
-        ratios = {f"{ours}_vs_{theirs}": round(ms[(*row, theirs)] / ms[(*row, ours)], 2)
-                  for ours, theirs in RATIOS if (*row, ours) in ms and (*row, theirs) in ms}
-        timed_peers = [p for p in PEERS if (*row, p) in ms]
-        if (*row, "hqnn") in ms and timed_peers:
-            fastest = min(timed_peers, key=lambda p: ms[(*row, p)])
+        ratios: dict[str, object] = {
+            f"{ours}_vs_{theirs}": round(ms[row + (theirs,)] / ms[row + (ours,)], 2)
+            for ours, theirs in RATIOS if row + (ours,) in ms and row + (theirs,) in ms}
+        timed_peers = [p for p in PEERS if row + (p,) in ms]
+        if row + ("hqnn",) in ms and timed_peers:
+            fastest = min(timed_peers, key=lambda p: ms[row + (p,)])
             ratios["fastest_peer"] = fastest
-            ratios["hqnn_vs_fastest_peer"] = round(ms[(*row, fastest)] / ms[(*row, "hqnn")], 2)
+            ratios["hqnn_vs_fastest_peer"] = round(ms[row + (fastest,)] / ms[row + ("hqnn",)], 2)
         if ratios:
             out.append({"circuit": row[0], "batch": row[1], "mode": row[2], **ratios})
     return out

@@ -11,9 +11,16 @@ import logging
 from pathlib import Path
 
 from hqnn.bench.backends import CircuitCase, make_backend
+from hqnn.bench.harness import (
+    Settings,
+    build_and_check,
+    check_failure,
+    make_inputs,
+    make_weights,
+    skip_reason,
+    time_config,
+)
 from hqnn.bench.timing import track_live_memory
-from hqnn.bench.harness import (Settings, build_and_check, check_failure, make_inputs, make_weights, skip_reason,
-                                time_config)
 
 __all__ = ["LAYERS", "MEMORY_BATCHES", "MEMORY_LAYERS", "QUBITS", "plot_scaling", "run_memory", "run_scaling",
            "scaling_batch"]

@@ -15,9 +15,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Callable
 
 import torch
 
@@ -186,7 +186,7 @@ def machine_info(device: torch.device | str = "cpu") -> dict:
 def versions() -> dict:
     """Versions of python, torch, numpy, pennylane, pennylane-lightning, the peers (tensorcircuit-ng, jax,
     pyqtorch, qiskit, qiskit-machine-learning) and hqnn (None when absent)."""
-    out = {"python": platform.python_version(), "torch": torch.__version__}
+    out: dict[str, str | None] = {"python": platform.python_version(), "torch": torch.__version__}
     for key, dist in (("numpy", "numpy"), ("pennylane", "pennylane"), ("lightning", "pennylane_lightning"),
                       ("tensorcircuit", "tensorcircuit-ng"), ("jax", "jax"), ("pyqtorch", "pyqtorch"),
                       ("qiskit", "qiskit"), ("qiskit_ml", "qiskit-machine-learning"), ("hqnn", "hqnn")):

@@ -26,9 +26,9 @@ import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -83,6 +83,10 @@ def synthetic_data(config, n_batches: int = 4):
     size = config.data.image_size or (info.image_shape[-1] if info.image_shape else 32)
     chans = info.image_shape[0] if info.image_shape else (3 if config.data.wafer_encoding == "onehot" else 1)
     n_classes = info.n_classes
+    if n_classes is None:
+        raise ConfigError(
+            f"{config.data.name}: synthetic benchmark data needs a dataset with a fixed number of classes; got None"
+        )
     batch = config.train.batch_size
     gen = torch.Generator().manual_seed(0)
 
@@ -121,14 +125,16 @@ class QuantumTimer:
 
     def _before(self, module, args) -> None:
         x = args[0]
+        key = id(module)
         if x.requires_grad:
-            x.register_hook(lambda grad, key=id(module): self._stop(key))
-        self._started[id(module)] = self._clock()
+            x.register_hook(lambda grad: self._stop(key))
+        self._started[key] = self._clock()
 
     def _after(self, module, args, out) -> None:
-        self.seconds += self._clock() - self._started.pop(id(module))
+        key = id(module)
+        self.seconds += self._clock() - self._started.pop(key)
         if out.requires_grad:
-            out.register_hook(lambda grad, key=id(module): self._start(key))
+            out.register_hook(lambda grad: self._start(key))
 
     def _start(self, key: int) -> None:
         self._started[key] = self._clock()
@@ -230,15 +236,16 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
     for path, values in samples.items():
         step_s = statistics.median(s for s, _ in values)
         data_s = statistics.median(d for _, d in values)
+        samples_per_s = round(batch / step_s, 1)
         row = {
             "model": entry.model, "path": path, "preset": entry.preset, "batch": batch, "input": shape,
-            "samples_per_s": round(batch / step_s, 1), "ms_per_step": round(step_s * 1e3, 2),
+            "samples_per_s": samples_per_s, "ms_per_step": round(step_s * 1e3, 2),
             "quantum_share": round(min(quantum_s / step_s, 1.0), 4), "data_share": round(data_s / step_s, 4),
             "options": list(entry.options) if path == "hqnn" else [],
         }
         if path == "hqnn":
             row["first_step_s"] = round(first_step_s, 2)
-            row["epoch_minutes"] = round(entry.train_items / row["samples_per_s"] / 60, 1)
+            row["epoch_minutes"] = round(entry.train_items / samples_per_s / 60, 1)
         rows.append(row)
         log(f"{entry.model:15s} {path:5s} {row['samples_per_s']:8.1f} samples/s  quantum {row['quantum_share']:.1%}"
             f"  data {row['data_share']:.1%}")

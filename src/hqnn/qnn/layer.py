@@ -10,9 +10,9 @@ from hqnn.qnn.init import initialize
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.execute import run
 from hqnn.sim.gates import complex_dtype_for
-from hqnn.sim.plan import METHODS, compile_circuit
 from hqnn.sim.gradients import DIFF_METHODS, LiftedCircuit, execute
 from hqnn.sim.noise import NoiseModel
+from hqnn.sim.plan import METHODS, compile_circuit
 
 __all__ = ["QuantumLayer", "NotACircuitError"]
 
@@ -130,4 +130,5 @@ class QuantumLayer(nn.Module):
         return out.reshape(*lead, out.shape[-1])
 
     def extra_repr(self) -> str:
-        return f"n_qubits={self.circuit.n_qubits}, n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, n_weights={self.circuit.n_weights}"
+        return (f"n_qubits={self.circuit.n_qubits}, n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, "
+                f"n_weights={self.circuit.n_weights}")

@@ -25,6 +25,7 @@ the depth. The measurement is ordinary autograd ops on the final state.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ from hqnn.sim.measure import measure, pauli_signs
 from hqnn.sim.prims import Prim, lower_op
 from hqnn.sim.state import zero_state
 
-__all__ = ["Stage", "schedule", "EnginePlanCore", "apply_function"]
+__all__ = ["Stage", "schedule", "EnginePlan", "apply_function"]
 
 
 @dataclass
@@ -78,17 +79,20 @@ def _expand_local(pattern: np.ndarray, wires: tuple[int, ...], n: int) -> np.nda
     return np.asarray(pattern)[local]
 
 
-class EnginePlanCore:
-    """Compile-time tables for one circuit; :meth:`execute` runs a batch through them."""
+class EnginePlan:
+    """The fused engine's plan: compile-time tables for one circuit; :meth:`execute` runs a batch through them."""
+
+    checks_finite = False
 
     def __init__(self, circuit: Circuit):
+        self.circuit = circuit
         n = self.n_qubits = circuit.n_qubits
         self.n_inputs, self.n_weights = circuit.n_inputs, circuit.n_weights
         self.measurements = circuit.measurements
         prims = [p for op in circuit.ops for p in lower_op(op)]
         stages = schedule(prims)
-        self.z_only = bool(self.measurements) and all(
-            m.kind == "probs" or (m.kind == "expval" and all(l == "Z" for l, _ in m.paulis)) for m in self.measurements)
+        self.z_only = bool(self.measurements) and all(m.kind == "probs" or (
+            m.kind == "expval" and all(letter == "Z" for letter, _ in m.paulis)) for m in self.measurements)
         self.z_words_only = self.z_only and all(m.kind == "expval" for m in self.measurements)
         while self.z_only and stages and stages[-1].kind == "diag":
             stages.pop()
@@ -118,7 +122,7 @@ class EnginePlanCore:
     def _compile_stage(self, stage: Stage) -> dict:
         n = self.n_qubits
         per_sample = any(p.angle is not None and p.angle.source == INPUT for p in stage.prims)
-        step = {"kind": stage.kind, "per_sample": per_sample}
+        step: dict[str, Any] = {"kind": stage.kind, "per_sample": per_sample}
         shared = not per_sample
         if stage.kind == "local":
             coeffs = [p.coeffs for p in stage.prims]
@@ -149,10 +153,11 @@ class EnginePlanCore:
             with_angle = [p for p in stage.prims if p.angle is not None]
             step["A"] = torch.tensor(np.stack([_expand_local(p.coeffs[0], p.wires, n) for p in with_angle])
                                      if with_angle else np.zeros((0, 2**n)))
-            step["c"] = torch.tensor(sum((_expand_local(p.coeffs[1], p.wires, n) for p in stage.prims), np.zeros(2**n)))
+            step["c"] = torch.tensor(sum((_expand_local(p.coeffs[1], p.wires, n) for p in stage.prims),
+                                         np.zeros(2**n)))
             step["slots"] = torch.tensor([self._angle_slot(p.angle, shared) for p in with_angle], dtype=torch.long)
-            step["factor"] = torch.tensor([1.0 if p.angle.source == CONST else p.angle.scale for p in with_angle],
-                                          dtype=torch.float64)
+            step["factor"] = torch.tensor([1.0 if p.angle is None or p.angle.source == CONST else p.angle.scale
+                                           for p in with_angle], dtype=torch.float64)
         else:
             step["ops"] = [p.op for p in stage.prims]
         return step
@@ -169,26 +174,29 @@ class EnginePlanCore:
             for step in members:
                 step["span"] = (lo, lo + len(step["slots"]))
                 lo += len(step["slots"])
-            groups[per_sample] = {k: torch.cat([step.pop(k) for step in members]) for k in ("C", "A", "S", "slots", "factor")}
+            groups[per_sample] = {k: torch.cat([step.pop(k) for step in members])
+                                  for k in ("C", "A", "S", "slots", "factor")}
         return groups
 
-    def _tables(self, dtype: torch.dtype, device: torch.device) -> list[dict]:
+    def _tables(self, dtype: torch.dtype, device: torch.device) -> tuple[list[dict], dict, torch.Tensor, Any]:
         """The compiled tables as tensors of the run's dtype and device (cached)."""
         key = (dtype, device)
         if key not in self._device_cache:
             real = torch.float64 if dtype == torch.complex128 else torch.float32
+            def cast(v: torch.Tensor) -> torch.Tensor:
+                return v.to(device, dtype if v.is_complex() else real if v.is_floating_point() else v.dtype)
+
             conv = []
             for step in self.steps:
                 out = {}
                 for k, v in step.items():
                     if isinstance(v, torch.Tensor):
-                        v = v.to(device=device, dtype=dtype if v.is_complex() else real if v.is_floating_point() else v.dtype)
+                        v = cast(v)
                     elif k == "positions":
                         v = [t.to(device) for t in v]
                     out[k] = v
                 conv.append(out)
-            groups = {ps: {k: v.to(device=device, dtype=dtype if v.is_complex() else real if v.is_floating_point() else v.dtype)
-                           for k, v in g.items()} for ps, g in self.groups.items()}
+            groups = {ps: {k: cast(v) for k, v in g.items()} for ps, g in self.groups.items()}
             consts = self.consts.to(device=device, dtype=real)
             signs = None if self.signs is None else self.signs.to(device=device, dtype=real)
             self._device_cache[key] = (conv, groups, consts, signs)
@@ -205,7 +213,7 @@ class EnginePlanCore:
         if any(s["per_sample"] for s in steps):
             tables[True] = torch.cat([inputs, tables[False].expand(batch, -1)], dim=1)
         mats = {ps: _rotation_matrices(g, tables[ps]) for ps, g in groups.items()}
-        params = []
+        params: list[torch.Tensor | None] = []
         for step in steps:
             kind = step["kind"]
             if kind in ("local", "product"):
@@ -290,10 +298,9 @@ class EnginePlanCore:
         cols = wire_mats[..., :, 0]  # (..., W, 2)
         zero = torch.tensor([1, 0], dtype=cols.dtype, device=cols.device)
         by_wire = {w: cols[..., j, :] for j, w in enumerate(wires)}
-        state = None
-        for w in range(self.n_qubits):
-            v = by_wire.get(w, zero)
-            state = v if state is None else (state.unsqueeze(-1) * v.unsqueeze(-2)).flatten(-2)
+        state = by_wire.get(0, zero)
+        for w in range(1, self.n_qubits):
+            state = (state.unsqueeze(-1) * by_wire.get(w, zero).unsqueeze(-2)).flatten(-2)
         return state if state.dim() == 2 else state.unsqueeze(0)
 
     @staticmethod
@@ -322,7 +329,7 @@ def _chunks(wires: list[int], max_width: int) -> list[tuple[int, int, int]]:
         if i == len(wires) or wires[i] != wires[i - 1] + 1:
             runs.append((start, i))
             start = i
-    out = []
+    out: list[tuple[int, int, int]] = []
     for a, b in runs:
         pieces = -(-(b - a) // max_width)
         size = -(-(b - a) // pieces)
@@ -336,7 +343,8 @@ def _kron(mats: torch.Tensor) -> torch.Tensor:
     out = mats[..., 0, :, :]
     for j in range(1, mats.shape[-3]):
         d = out.shape[-1]
-        out = (out.reshape(*lead, d, 1, d, 1) * mats[..., j, :, :].reshape(*lead, 1, 2, 1, 2)).reshape(*lead, 2 * d, 2 * d)
+        out = out.reshape(*lead, d, 1, d, 1) * mats[..., j, :, :].reshape(*lead, 1, 2, 1, 2)
+        out = out.reshape(*lead, 2 * d, 2 * d)
     return out
 
 

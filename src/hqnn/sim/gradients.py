@@ -25,9 +25,9 @@ import torch
 from hqnn.exceptions import ConfigError, UnsupportedError
 from hqnn.sim.apply import apply_matrix
 from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
-from hqnn.sim.density import needs_uniform
+from hqnn.sim.density import DensityPlan, needs_uniform
 from hqnn.sim.execute import angle_value, op_matrix, prepare_arguments
-from hqnn.sim.gates import complex_dtype_for
+from hqnn.sim.gates import GATES, complex_dtype_for
 from hqnn.sim.measure import measure
 from hqnn.sim.plan import compile_circuit
 from hqnn.sim.shots import sample_measurements
@@ -37,8 +37,6 @@ __all__ = ["DIFF_METHODS", "LiftedCircuit", "execute", "lift"]
 
 DIFF_METHODS = ("backprop", "adjoint", "parameter-shift", "finite-diff")
 
-_TWO_TERM = {"RX", "RY", "RZ", "PhaseShift", "Rot", "U3", "IsingXX", "IsingYY", "IsingZZ"}
-_FOUR_TERM = {"CRX", "CRY", "CRZ", "CRot"}
 _C_PLUS, _C_MINUS = (math.sqrt(2) + 1) / (4 * math.sqrt(2)), (math.sqrt(2) - 1) / (4 * math.sqrt(2))
 _HALF_PI = math.pi / 2
 
@@ -55,21 +53,18 @@ def lift(circuit: Circuit) -> tuple[Circuit, list[Angle], list[str]]:
     """
     lifted = copy.copy(circuit)
     lifted.ops, lifted.weight_shapes, lifted.n_weights = [], {}, 0
-    columns, rules = [], []
+    columns: list[Angle] = []
+    rules: list[str] = []
     for op in circuit.ops:
         params = []
-        for a in op.params:
+        for k, a in enumerate(op.params):
             if a.source == CONST or op.kind == "readout":
                 params.append(a)
                 continue
-            if op.kind == "channel":
-                rules.append("finite-diff")
-            elif op.name in _TWO_TERM:
-                rules.append("two-term")
-            elif op.name in _FOUR_TERM:
-                rules.append("four-term")
-            else:
+            rule = "finite-diff" if op.kind == "channel" else GATES[op.name].shift_rule(k) if op.name in GATES else None
+            if rule is None:
                 raise UnsupportedError(f"no shift rule for a trainable {op.name}")
+            rules.append(rule)
             params.append(Angle(INPUT, len(columns)))
             columns.append(a)
         lifted.ops.append(Op(op.name, op.wires, tuple(params), op.matrix, op.kind))
@@ -257,6 +252,7 @@ def execute(circuit: Circuit, inputs=None, weights=None, *, diff_method: str = "
     inputs, weights, cdtype, device, batch = prepare_arguments(circuit, inputs, weights, dtype)
     if diff_method == "backprop":
         plan = compile_circuit(circuit)
-        return plan.execute(inputs, weights, cdtype, generator=generator) if circuit.has_noise \
-            else plan.execute(inputs, weights, cdtype)
+        if isinstance(plan, DensityPlan):  # a noisy circuit: random channel strengths draw from generator
+            return plan.execute(inputs, weights, cdtype, generator=generator)
+        return plan.execute(inputs, weights, cdtype)
     return LiftedCircuit(circuit, diff_method, shots, generator, step).execute(inputs, weights, cdtype)

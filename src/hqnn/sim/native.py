@@ -45,9 +45,9 @@ import torch
 
 from hqnn.exceptions import ResourceError, UnsupportedError, ValueRangeError
 from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
-from hqnn.sim.engine import EnginePlanCore, apply_function
-from hqnn.sim.gates import complex_dtype_for
-from hqnn.sim.prims import FIXED_1Q, PERMUTATIONS, ROTATIONS, S_DAGGER, perm_table
+from hqnn.sim.engine import EnginePlan, apply_function
+from hqnn.sim.gates import GATES, GateSpec, complex_dtype_for, rotation_parts
+from hqnn.sim.prims import FIXED_1Q, ROTATIONS, perm_table
 
 __all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable_reason", "MAX_QUBITS"]
 
@@ -102,7 +102,7 @@ class _Builder:
     def fixed(self, target: int, matrix: np.ndarray, controls: tuple[int, ...] = ()) -> None:
         self.u1(target, (np.asarray(matrix, dtype=complex), _ZERO2, _ZERO2, 0.0), None, controls)
 
-    def perm(self, wires: tuple[int, ...], table: list[int]) -> None:
+    def perm(self, wires: tuple[int, ...], table: tuple[int, ...]) -> None:
         self.prims.append(("perm", tuple(wires), tuple(table)))
 
     def grouped(self) -> list[dict]:
@@ -131,43 +131,48 @@ class _Builder:
         return ops
 
 
+# exp(-iθ/2 P⊗P) = (B⊗B)·CNOT·R(θ)·CNOT·(B†⊗B†), R = RX on the first wire (XX, YY) or RZ on the second (ZZ)
+_ISING = {"IsingXX": ((), 0, "RX"), "IsingYY": ((FIXED_1Q["S"],), 0, "RX"), "IsingZZ": ((), 1, "RZ")}
+
+
+def _control_block(spec: GateSpec) -> np.ndarray | None:
+    """For a two-wire gate controlled by its first wire, |0><0|⊗I + |1><1|⊗U: U's generator (U's matrix
+    for a fixed gate), else None."""
+    m = spec.matrix(dtype=torch.complex128).numpy() if spec.generator is None else spec.generator
+    u, head = m[2:, 2:], np.eye(2) if spec.generator is None else np.zeros((2, 2))
+    return u if len(m) == 4 and np.allclose(m, np.kron(np.diag([1, 0]), head) + np.kron(np.diag([0, 1]), u)) else None
+
+
 def _lower_op(b: _Builder, op: Op) -> None:
-    name, w, p = op.name, op.wires, op.params
-    if name in ROTATIONS:
-        b.u1(w[0], ROTATIONS[name], p[0])
-    elif name in FIXED_1Q:
-        b.fixed(w[0], FIXED_1Q[name])
-    elif name == "Rot":
-        for rot, angle in zip(("RZ", "RY", "RZ"), p):
-            b.u1(w[0], ROTATIONS[rot], angle)
-    elif name == "U3":
-        for rot, angle in zip(("PhaseShift", "RY", "PhaseShift"), (p[2], p[0], p[1])):
-            b.u1(w[0], ROTATIONS[rot], angle)
-    elif name in PERMUTATIONS:
-        b.perm(w, perm_table(name))
-    elif name in ("CZ", "CY"):
-        b.fixed(w[1], FIXED_1Q["Pauli" + name[1]], (w[0],))
-    elif name in ("CRX", "CRY", "CRZ"):
-        b.u1(w[1], ROTATIONS["R" + name[2]], p[0], (w[0],))
-    elif name == "CRot":
-        for rot, angle in zip(("RZ", "RY", "RZ"), p):
-            b.u1(w[1], ROTATIONS[rot], angle, (w[0],))
-    elif name in ("IsingXX", "IsingYY", "IsingZZ"):
-        # CNOT(a,b)·R(θ)·CNOT(a,b) = exp(-iθ/2 P⊗P) with RZ on b (ZZ) or RX on a (XX); YY = (S⊗S) XX (S†⊗S†)
-        if name == "IsingYY":
-            b.fixed(w[0], S_DAGGER), b.fixed(w[1], S_DAGGER)
-        b.perm(w, perm_table("CNOT"))
-        if name == "IsingZZ":
-            b.u1(w[1], ROTATIONS["RZ"], p[0])
-        else:
-            b.u1(w[0], ROTATIONS["RX"], p[0])
-        b.perm(w, perm_table("CNOT"))
-        if name == "IsingYY":
-            b.fixed(w[0], FIXED_1Q["S"]), b.fixed(w[1], FIXED_1Q["S"])
-    elif name == "QubitUnitary" and len(w) == 1:
+    """Lower one gate by its row of the gate table (Rot, U3 and CRot as their factors)."""
+    w, p, spec = op.wires, op.params, GATES.get(op.name)
+    if op.matrix is not None and len(w) == 1:
         b.fixed(w[0], op.matrix.numpy())
+    elif spec is None or op.matrix is not None:
+        raise UnsupportedError(f"the native kernel has no lowering for {op.name} on {len(w)} wires")
+    elif spec.factors:
+        for name, k in spec.factors:
+            _lower_op(b, Op(name, w, (p[k],)))
+    elif spec.n_wires == 1:
+        if p:
+            b.u1(w[0], ROTATIONS[spec.name], p[0])
+        else:
+            b.fixed(w[0], FIXED_1Q[spec.name])
+    elif spec.permutation:
+        b.perm(w, perm_table(spec.name))
+    elif spec.name in _ISING:
+        basis, at, rotation = _ISING[spec.name]
+        for m, wire in itertools.product(basis, w):
+            b.fixed(wire, m.conj().T)
+        b.perm(w, perm_table("CNOT"))
+        b.u1(w[at], ROTATIONS[rotation], p[0])
+        b.perm(w, perm_table("CNOT"))
+        for m, wire in itertools.product(basis, w):
+            b.fixed(wire, m)
+    elif spec.n_params <= 1 and (u := _control_block(spec)) is not None:
+        b.u1(w[1], rotation_parts(u) if p else (u, _ZERO2, _ZERO2, 0.0), p[0] if p else None, (w[0],))
     else:
-        raise UnsupportedError(f"the native kernel has no lowering for {name} on {len(w)} wires")
+        raise UnsupportedError(f"the native kernel has no lowering for {op.name} on {len(w)} wires")
 
 
 def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +192,8 @@ def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
         if any(a.transform is not None or a.choices > 1 for a in op.params):
             raise UnsupportedError(f"{op.name}: transformed or randomly offset angles are not supported natively")
         _lower_op(b, op)
-    meas, offset = [], 0
+    meas: list[list] = []  # [kind, output offset, mask or width, 0 or wires (then their masks' offset)]
+    offset = 0
     for m in circuit.measurements:
         if m.kind == "expval" and all(letter == "Z" for letter, _ in m.paulis):
             meas.append([0, offset, sum(b.bit(w) for _, w in m.paulis), 0])
@@ -200,34 +206,34 @@ def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
     if not meas:
         raise UnsupportedError("the circuit has no measurement")
     ops = b.grouped()
-    header, coef, extra = 10, [], []
-    ops_at = header
+    coef: list[np.ndarray] = []
+    extra: list[int] = []
+    ops_at = 10  # the header's length
     meas_at = ops_at + _OP_WIDTH * len(ops)
     extra_at = meas_at + 4 * len(meas)
     records = []
-    for op in ops:
+    for group in ops:
         at = extra_at + len(extra)
-        if op["kind"] == 1:
+        if group["kind"] == 1:
             records.append([1, 0, 0, 0, at, 0, 0, 0])
-            extra.extend([len(op["wires"]), *[b.bit(w) for w in op["wires"]], *op["table"]])
+            extra.extend([len(group["wires"]), *[b.bit(w) for w in group["wires"]], *group["table"]])
             continue
-        flags = [cls for _, cls, _, _ in op["members"]]
+        flags = [cls for _, cls, _, _ in group["members"]]
         cls = 2 if all(f & _DIAG for f in flags) else 1 if all(f & _REAL for f in flags) else 0  # C's CLS_*
-        records.append([0, b.bit(op["target"]), sum(b.bit(w) for w in op["controls"]), len(op["members"]), at,
-                        cls, int(op["initial"]), 0])
-        for row, _, src, idx in op["members"]:
+        records.append([0, b.bit(group["target"]), sum(b.bit(w) for w in group["controls"]), len(group["members"]),
+                        at, cls, int(group["initial"]), 0])
+        for row, _, src, idx in group["members"]:
             extra.extend([src, idx, _NCOEF * len(coef), 0])
             coef.append(row)
-    for m in meas:
-        if m[0] == 1:
+    for rec in meas:
+        if rec[0] == 1:
             at = extra_at + len(extra)
-            extra.extend(b.bit(w) for w in m[3])
-            m[3] = at
-    n_members = max((len(op["members"]) for op in ops if op["kind"] == 0), default=1)
+            extra.extend(b.bit(w) for w in rec[3])
+            rec[3] = at
+    n_members = max((len(group["members"]) for group in ops if group["kind"] == 0), default=1)
     head = [b.n, circuit.n_inputs, circuit.n_weights, len(ops), len(meas), offset, ops_at, meas_at, n_members, 0]
-    prog = np.array(head + [v for r in records for v in r] + [v for m in meas for v in m] + extra, dtype=np.int32)
-    coef = np.concatenate(coef) if coef else np.zeros(1)
-    return prog, coef.astype(np.float64)
+    prog = np.array(head + [v for r in records for v in r] + [v for rec in meas for v in rec] + extra, dtype=np.int32)
+    return prog, (np.concatenate(coef) if coef else np.zeros(1)).astype(np.float64)
 
 
 # -- build and load -----------------------------------------------------------------------------------
@@ -445,7 +451,7 @@ class NativeProgram:
         self.prog, self.coef = torch.from_numpy(prog), torch.from_numpy(coef)
         self._tables = (_ptr(self.prog), _ptr(self.coef))  # the tensors live as long as self
         self.n_qubits, self.n_outputs, self.n_ops = circuit.n_qubits, int(prog[5]), int(prog[3])
-        self.engine = EnginePlanCore(circuit)  # higher derivatives differentiate its recomputation
+        self.engine = EnginePlan(circuit)  # higher derivatives differentiate its recomputation
         self.handle = next(_HANDLES)  # how the operators, which take no Python objects, find this program
         _PROGRAMS[self.handle] = self
 
@@ -483,14 +489,13 @@ class NativeProgram:
         """The outputs recomputed by the engine with autograd: what higher derivatives differentiate."""
         return self.engine.execute(inputs, weights, complex_dtype_for(inputs.dtype))
 
-    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, fallback=None) -> torch.Tensor:
-        """``(B, n_out)`` from CPU ``inputs (B, n_in)`` and ``weights (n_w,)`` of one real dtype.
-        (``fallback`` is not used: higher derivatives differentiate :meth:`engine_outputs`.)"""
+    def execute(self, inputs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``(B, n_out)`` from CPU ``inputs (B, n_in)`` and ``weights (n_w,)`` of one real dtype."""
         save = torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad)
         return apply_function(_NativeRun, inputs.contiguous(), weights.contiguous(), self.handle, save)[0]
 
 
-_PROGRAMS: "weakref.WeakValueDictionary[int, NativeProgram]" = weakref.WeakValueDictionary()
+_PROGRAMS: weakref.WeakValueDictionary[int, NativeProgram] = weakref.WeakValueDictionary()
 _HANDLES = itertools.count()
 
 
@@ -505,7 +510,8 @@ def _native_run(inputs: torch.Tensor, weights: torch.Tensor, program: int,
 def _(inputs, weights, program, save_state):
     p = _PROGRAMS[program]
     state_shape = (inputs.shape[0], 2**p.n_qubits) if save_state else (0,)
-    return inputs.new_empty(inputs.shape[0], p.n_outputs), inputs.new_empty(state_shape, dtype=complex_dtype_for(inputs.dtype))
+    state = inputs.new_empty(state_shape, dtype=complex_dtype_for(inputs.dtype))
+    return inputs.new_empty(inputs.shape[0], p.n_outputs), state
 
 
 @torch.library.custom_op("hqnn::native_grad", mutates_args=())

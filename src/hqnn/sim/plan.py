@@ -15,7 +15,7 @@ from hqnn.exceptions import ConfigError, UnsupportedError
 from hqnn.sim.apply import check_finite_angles, run_gates
 from hqnn.sim.circuit import Circuit
 from hqnn.sim.density import DensityPlan
-from hqnn.sim.engine import EnginePlanCore
+from hqnn.sim.engine import EnginePlan
 from hqnn.sim.measure import measure
 from hqnn.sim.native import NativeProgram, unavailable_reason
 from hqnn.sim.state import zero_state
@@ -54,19 +54,6 @@ _CACHE: dict[tuple, Plan] = {}
 _CACHE_SIZE = 256
 
 
-class EnginePlan:
-    """The fused engine (:mod:`hqnn.sim.engine`): product states, fused local layers, permutations, diagonals."""
-
-    checks_finite = False
-
-    def __init__(self, circuit: Circuit):
-        self.circuit = circuit
-        self.core = EnginePlanCore(circuit)
-
-    def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return self.core.execute(inputs, weights, dtype)
-
-
 class NativePlan:
     """The native CPU kernel (:mod:`hqnn.sim.native`); the engine where it cannot run (another device,
     or no C compiler), which with ``strict`` is an error instead, and where the engine is faster
@@ -78,22 +65,16 @@ class NativePlan:
         self.circuit = circuit
         self.program = NativeProgram(circuit)  # UnsupportedError when the circuit cannot be lowered
         self.strict = strict
-        self._engine: EnginePlan | None = None
-
-    def engine(self) -> EnginePlan:
-        if self._engine is None:
-            self._engine = EnginePlan(self.circuit)
-        return self._engine
 
     def execute(self, inputs: torch.Tensor, weights: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         reason = f"it runs on the CPU, got device {inputs.device}" if inputs.device.type != "cpu" else \
             unavailable_reason(inputs.dtype)
         if reason is None and (self.strict or self.program.suits(inputs.shape[0])):
-            return self.program.execute(inputs, weights, lambda i, w: self.engine().execute(i, w, dtype))
+            return self.program.execute(inputs, weights)
         if self.strict:
             raise UnsupportedError(f"method='native' cannot run: {reason}")
         check_finite_angles(inputs, weights)
-        return self.engine().execute(inputs, weights, dtype)
+        return self.program.engine.execute(inputs, weights, dtype)
 
 
 def _build(circuit: Circuit, method: str) -> Plan:

@@ -19,7 +19,7 @@ __all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "write_json", "
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` then atomically rename the result to ``path``.
 
     Args:

@@ -25,12 +25,14 @@ __all__ = ["add_arguments", "run", "compare"]
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=int, default=5, help="seeds run.seed, run.seed+1, ... (default 5; 3 or more for a test)")
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="seeds run.seed, run.seed+1, ... (default 5; 3 or more for a test)")
     parser.add_argument(
         "--arms", default="hybrid,twin,no_entanglement",
         help="comma-separated arms among hybrid, twin, no_entanglement, frozen (default hybrid,twin,no_entanglement)",
     )
-    parser.add_argument("--out", default=None, help="study directory (default <run.out_dir>/<run.name or preset>-study)")
+    parser.add_argument("--out", default=None,
+                        help="study directory (default <run.out_dir>/<run.name or preset>-study)")
     parser.add_argument(
         "--workers", type=int, default=1, help="(seed, arm) runs trained at once in worker processes (default 1)"
     )
@@ -47,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     # REMAINDER, re-parsed in run(), so that the options may also come between or after the overrides
     parser.add_argument(
-        "overrides", nargs=argparse.REMAINDER, metavar="KEY=VALUE", help="config overrides, e.g. epochs=5 run.resume=true"
+        "overrides", nargs=argparse.REMAINDER, metavar="KEY=VALUE",
+        help="config overrides, e.g. epochs=5 run.resume=true"
     )
     _add_options(parser)
 
@@ -76,7 +79,9 @@ def compare(
     if not context().is_main:  # under torchrun: rank 0 prints
         return 0
     if result is None:
-        print(f"shard {shard[0]}/{shard[1]} done; merge the shards' runs/ folders, then run without --shard plus run.resume=true")
+        assert shard is not None  # only a shard's run has no result
+        print(f"shard {shard[0]}/{shard[1]} done; merge the shards' runs/ folders, "
+              "then run without --shard plus run.resume=true")
         return 0
     print(verdict_table(result))
     print(f"report: {result.report_html}")
@@ -84,9 +89,8 @@ def compare(
 
 
 def run(args: argparse.Namespace) -> int:
-    from hqnn.train.presets import DEFAULT_PRESET
-
     from hqnn.exceptions import ConfigError
+    from hqnn.train.presets import DEFAULT_PRESET
 
     options = argparse.ArgumentParser(prog="hqnn compare")
     _add_options(options)
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         )
     preset = args.config
     if preset is not None and "=" in preset:  # `hqnn compare epochs=3`: overrides of the default preset
-        preset, overrides = None, [preset, *overrides]
+        overrides = [preset, *overrides]
+        preset = None
     arms = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
     shard = None
     if args.shard is not None:

@@ -91,7 +91,8 @@ class DataConfig:
     wafer_encoding: str = "scalar"  # wm811k: scalar (1 channel) | onehot (3 channels)
     wafer_resize: str = "nearest"  # wm811k: nearest | max (a cell is the max of the dies it covers: keeps scratches)
     quantum_channels: bool = False  # append the CIFAR-100 recipe's fixed edge/texture maps (spec 4.4)
-    test_views: str = "none"  # none | flip | rot90flip: test-time average of log-probabilities over these symmetric views
+    # none | flip | rot90flip: test-time average of log-probabilities over these symmetric views
+    test_views: str = "none"
 
     def __post_init__(self) -> None:
         _choice("data", "augment", self.augment, AUGMENTATIONS)
@@ -156,7 +157,8 @@ class TrainConfig:
     device: str = "cpu"  # cpu | cuda | auto
     threads: int | None = None  # torch CPU threads (1 avoids oversubscription on a busy machine); None: torch's default
     deterministic: bool = True  # torch.use_deterministic_algorithms (warn-only) during training
-    diagnostics: bool = True  # circuit health (angles, saturation, gradient norms) per epoch for models with a QuantumLayer
+    # circuit health (angles, saturation, gradient norms) per epoch for models with a QuantumLayer
+    diagnostics: bool = True
     compile: bool = False  # torch.compile the model (eager fallback when compiling fails); pays back on long runs
     channels_last: bool = False  # NHWC memory format for the model's 4-D tensors (faster convs on CPU)
 

@@ -107,7 +107,12 @@ def _wide(x: torch.Tensor) -> torch.Tensor:
 
 def _squared_norm(params: Iterable[nn.Parameter]) -> torch.Tensor | None:
     grads = [_wide(p.grad.detach()) for p in params if p.grad is not None]
-    return sum(g.square().sum() for g in grads) if grads else None
+    if not grads:
+        return None
+    total = grads[0].square().sum()
+    for g in grads[1:]:
+        total = total + g.square().sum()
+    return total
 
 
 class CircuitMonitor:

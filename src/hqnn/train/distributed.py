@@ -268,7 +268,8 @@ def run_in_workers(
         raise ConfigError(f"run_in_workers needs a module-level function and picklable tasks: {exc}") from exc
     spawn = torch.multiprocessing.get_context("spawn")
     log.info("%d task(s) on %d worker process(es), %d thread(s) each", len(tasks), workers, threads)
-    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=spawn, initializer=_start_worker, initargs=(threads,))
+    pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=spawn, initializer=_start_worker,
+                               initargs=(threads,))
     with pool:
         futures = [pool.submit(function, *task) for task in tasks]
         return [future.result() for future in futures]

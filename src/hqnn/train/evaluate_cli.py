@@ -69,7 +69,9 @@ def parse_noise(spec: str) -> list:
     name, sep, values = spec.partition("=")
     name = name.strip()
     if not sep or not name or not values.strip():
-        raise ConfigError(f"--noise is written CHANNEL=STRENGTH[,STRENGTH...], e.g. depolarizing=0.01,0.05; got {spec!r}")
+        raise ConfigError(
+            f"--noise is written CHANNEL=STRENGTH[,STRENGTH...], e.g. depolarizing=0.01,0.05; got {spec!r}"
+        )
     if name.lower() not in (*NOISE_CHANNELS, "readout"):
         raise ConfigError(f"--noise: unknown channel {name!r}; choose one of {', '.join(NOISE_CHANNELS)}, readout")
     settings = []
@@ -94,7 +96,8 @@ def check_output_path(path: Path | None, flag: str) -> None:
     if path is None:
         return
     parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if (path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK)
+            or (path.exists() and not os.access(path, os.W_OK))):
         raise ConfigError(f"{flag} {path}: cannot write there (expected a file in an existing, writable folder)")
 
 
@@ -114,15 +117,19 @@ def write_output(path: Path, text: str, flag: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL_OR_RUN", type=Path,
-                        help="a model.pt, a model folder (runs/<run>/<model>), or a run or study folder (every model.pt below it)")
-    parser.add_argument("--data", metavar="NAME", help="evaluate on this registered dataset (default: the run's own data)")
+                        help="a model.pt, a model folder (runs/<run>/<model>), or a run or study folder "
+                             "(every model.pt below it)")
+    parser.add_argument("--data", metavar="NAME",
+                        help="evaluate on this registered dataset (default: the run's own data)")
     parser.add_argument("--path", type=Path, help="dataset files (default: the run's, for its own dataset)")
     parser.add_argument("--split", help="train, val or test of the run's data (default test); with --data/--path, "
                         "a split of that dataset (default its test split)")
-    parser.add_argument("--shots", help="also evaluate with the circuit sampled with these shot counts, e.g. 10,100,1000")
+    parser.add_argument("--shots",
+                        help="also evaluate with the circuit sampled with these shot counts, e.g. 10,100,1000")
     parser.add_argument("--noise", action="append", default=[], metavar="CHANNEL=S,...", help=_NOISE_HELP)
     parser.add_argument("--seed", type=int, default=0, help="seed of the shot sampling (default 0)")
-    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to run (default: the run's train.device)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                        help="where to run (default: the run's train.device)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the full report as JSON")
 
 
@@ -137,7 +144,8 @@ def format_report(report: dict[str, Any], max_confusion: int = 20) -> str:
     """The scores, the per-class table and (up to ``max_confusion`` classes) the confusion matrix."""
     width = max(5, *(len(row["class"]) for row in report["per_class"]))
     lines = [_scores_line(report), "", f"{'class':<{width}}  precision  recall      f1  support"]
-    lines += [f"{row['class']:<{width}}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  {row['f1']:>6.4f}  {row['support']:>7}"
+    lines += [f"{row['class']:<{width}}  {row['precision']:>9.4f}  {row['recall']:>6.4f}  {row['f1']:>6.4f}  "
+              f"{row['support']:>7}"
               for row in report["per_class"]]
     confusion, names = report["confusion"], [row["class"] for row in report["per_class"]]
     if len(names) > max_confusion:
@@ -156,7 +164,8 @@ def format_robustness(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'circuit setting':<{width}}  accuracy  balanced acc      f1  roc-auc"]
     for r in rows:
         auc = "    n/a" if r["roc_auc_ovr"] is None else f"{r['roc_auc_ovr']:.4f}"
-        lines.append(f"{r['setting']:<{width}}  {r['accuracy']:>8.4f}  {r['balanced_accuracy']:>12.4f}  {r['f1']:.4f}  {auc:>7}")
+        lines.append(f"{r['setting']:<{width}}  {r['accuracy']:>8.4f}  {r['balanced_accuracy']:>12.4f}  "
+                     f"{r['f1']:.4f}  {auc:>7}")
     return "\n".join(lines)
 
 
@@ -166,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     from hqnn.models.arms import quantum_layers
     from hqnn.train.inference import CircuitSetting, evaluate, evaluation_data, find_models, load_trained, robustness
 
-    settings = [CircuitSetting(f"shots={n}", shots=n) for n in parse_shots(args.shots)] if args.shots is not None else []
+    settings = ([CircuitSetting(f"shots={n}", shots=n) for n in parse_shots(args.shots)]
+                if args.shots is not None else [])
     for spec in args.noise:
         settings += parse_noise(spec)
     check_output_path(args.json, "--json")
@@ -175,7 +185,9 @@ def run(args: argparse.Namespace) -> int:
     for path in paths:
         trained = load_trained(path, device=args.device)
         if settings and not quantum_layers(trained.model) and len(paths) == 1:
-            raise ConfigError(f"{path}: {trained.model_name} has no circuit layer; --shots and --noise apply to hybrids")
+            raise ConfigError(
+                f"{path}: {trained.model_name} has no circuit layer; --shots and --noise apply to hybrids"
+            )
         data, split = evaluation_data(trained, args.data, args.path, args.split)
         report = evaluate(trained, data, split)
         source = args.data or trained.config.data.name
@@ -187,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
                  "data": source, "split": split_name, **report}
         if settings:
             if quantum_layers(trained.model):
-                entry["robustness"] = robustness(trained, data, split, [CircuitSetting("exact"), *settings], seed=args.seed)
+                entry["robustness"] = robustness(trained, data, split, [CircuitSetting("exact"), *settings],
+                                                 seed=args.seed)
                 print("\n" + format_robustness(entry["robustness"]))
             else:
                 print(f"\n{trained.model_name} has no circuit layer: no shots/noise table")

@@ -71,7 +71,9 @@ def check_output_folder(folder: str | Path, what: str = "run.out_dir") -> Path:
 def _check_run_name(config: ExperimentConfig) -> None:
     name = Path(config.run.name or config.preset)
     if name.is_absolute() or ".." in name.parts or not name.parts:
-        raise ConfigError(f"run.name must be a folder name inside run.out_dir (no '..', not absolute); got {str(name)!r}")
+        raise ConfigError(
+            f"run.name must be a folder name inside run.out_dir (no '..', not absolute); got {str(name)!r}"
+        )
 
 
 def _build_data(config: ExperimentConfig) -> DataBundle:
@@ -91,7 +93,9 @@ def _first_trainer(config: ExperimentConfig, data: DataBundle, name: str, model_
             f"model.args.num_classes must be at least the data's {data.n_classes} classes; got {args['num_classes']!r}"
         )
     if "in_chans" in args and args["in_chans"] != data.in_chans:
-        raise ConfigError(f"model.args.in_chans must be the data's {data.in_chans} channel(s); got {args['in_chans']!r}")
+        raise ConfigError(
+            f"model.args.in_chans must be the data's {data.in_chans} channel(s); got {args['in_chans']!r}"
+        )
     try:
         return Trainer(config, data, name, model_dir)
     except HQNNError:
@@ -128,11 +132,13 @@ def run_experiment(config: ExperimentConfig) -> ExperimentResult:
     check_output_folder(config.run.out_dir)
     if config.run.resume:
         run_dir = broadcast_object(prepare_run_dir(config, str(device)) if main else None)
+        assert run_dir is not None  # rank 0's directory
         log.info("run directory: %s", run_dir)
         data = _build_data(config)
         results = [Trainer(config, data, name, run_dir / name).fit() for name in names]
     else:
         run_dir = broadcast_object(choose_run_dir(config) if main else None)
+        assert run_dir is not None  # rank 0's choice
         data = _build_data(config)
         first = _first_trainer(config, data, names[0], run_dir / names[0])
         try:

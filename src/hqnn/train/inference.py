@@ -174,7 +174,8 @@ def _check_contents(path: Path, stored: Any) -> None:
             f"{path}: not a trained-model file of `hqnn train` (a model.pt holds {', '.join(_REQUIRED_KEYS)}, "
             f"config, ...); found {keys}"
         )
-    expected = {"model_name": str, "model_args": dict, "classes": (list, tuple), "state_dict": dict}
+    expected: dict[str, type | tuple[type, ...]] = {
+        "model_name": str, "model_args": dict, "classes": (list, tuple), "state_dict": dict}
     for key, kind in expected.items():
         if not isinstance(stored[key], kind):
             raise DataError(f"{path}: {key!r} has the wrong type ({type(stored[key]).__name__})")
@@ -224,7 +225,9 @@ def load_trained(path: str | Path, device: str | torch.device | None = None) -> 
     except HQNNError:
         raise
     except (TypeError, ValueError, RuntimeError) as exc:  # arguments a builder cannot take
-        raise DataError(f"{path}: cannot build {stored['model_name']} from its stored arguments ({_one_line(exc)})") from exc
+        raise DataError(
+            f"{path}: cannot build {stored['model_name']} from its stored arguments ({_one_line(exc)})"
+        ) from exc
     try:
         model.load_state_dict(stored["state_dict"])
     except RuntimeError as exc:
@@ -283,7 +286,8 @@ def _bundle(trained: TrainedModel, dataset: ImageDataset) -> DataBundle:
         extras = {"test": torch.from_numpy(np.stack(descriptors, axis=1))}  # (N, 2, n_qubits)
     eval_transform.to(trained.device)
     return DataBundle(
-        dataset, dataset, dataset, trained.n_classes, int(trained.model_args["in_chans"]), eval_transform, eval_transform,
+        dataset, dataset, dataset, trained.n_classes, int(trained.model_args["in_chans"]),
+        eval_transform, eval_transform,
         None, extras, image_size,
     )
 
@@ -337,7 +341,9 @@ def _infer(trained: TrainedModel, data: DataBundle, split: str, model: nn.Module
         return run_inference(model, loader, prepare, trained.device, trained.config.data.test_views)
 
 
-def evaluate(trained: TrainedModel, data: DataBundle, split: str = "test", model: nn.Module | None = None) -> dict[str, Any]:
+def evaluate(
+    trained: TrainedModel, data: DataBundle, split: str = "test", model: nn.Module | None = None
+) -> dict[str, Any]:
     """Score ``trained`` (or ``model``, a variant of it) on one split of ``data``.
 
     Returns:
@@ -406,7 +412,8 @@ def robustness(
         model = trained.model if setting.shots is None and setting.noise is None else with_circuit_setting(
             trained.model, setting, seed)
         report = evaluate(trained, data, split, model)
-        rows.append({"setting": setting.label, **{k: report[k] for k in ("accuracy", "balanced_accuracy", "f1", "roc_auc_ovr", "loss")}})
+        keys = ("accuracy", "balanced_accuracy", "f1", "roc_auc_ovr", "loss")
+        rows.append({"setting": setting.label, **{k: report[k] for k in keys}})
         log.info("%s under %s: accuracy %.4f", trained.model_name, setting.label, report["accuracy"])
     return rows
 
@@ -496,7 +503,7 @@ def read_images(paths: Sequence[str | Path], channels: int) -> list[tuple[str, t
             files.append(entry)
         else:
             raise DataError(f"{entry}: no such file or directory")
-    items = []
+    items: list[tuple[str, torch.Tensor]] = []
     for file in files:
         images, stack = _read_file(file, channels)
         items += [(f"{file}[{i}]", image) for i, image in enumerate(images)] if stack else [(str(file), images[0])]

@@ -10,7 +10,7 @@ split settings trains and selects on the same items.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +32,13 @@ from hqnn.data import (
     train_pipeline,
     vec_to_map,
 )
+from hqnn.data.quantum_features import descriptor_share, join_shares, quantum_cache_file
 from hqnn.exceptions import ConfigError, DataError
 from hqnn.train.config import DataConfig
-from hqnn.data.quantum_features import descriptor_share, join_shares, quantum_cache_file
 from hqnn.train.distributed import all_gather_objects, broadcast_object, context, main_first
 
-__all__ = ["DataBundle", "build_data", "build_transforms", "load_split", "make_loader", "RankBatches", "QUANTUM_CHANNEL_MAPS"]
+__all__ = ["DataBundle", "build_data", "build_transforms", "load_split", "make_loader", "RankBatches",
+           "QUANTUM_CHANNEL_MAPS"]
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class RankBatches:
     get an empty share of a last batch smaller than W.
     """
 
-    def __init__(self, batches: Iterable[list[int]], rank: int, world_size: int):
+    def __init__(self, batches: torch.utils.data.BatchSampler, rank: int, world_size: int):
         self.batches, self.rank, self.world_size = batches, rank, world_size
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -135,6 +136,7 @@ def make_loader(
     items ``rank, rank + W, ...`` of the split in batches of ``batch_size`` (see
     :func:`hqnn.train.distributed.gather_split`). The indices yielded are always the split's own.
     """
+    batches: torch.utils.data.BatchSampler | RankBatches
     if shuffle:
         order = torch.utils.data.RandomSampler(dataset, generator=generator)
         batches = torch.utils.data.BatchSampler(order, batch_size, drop_last=False)
@@ -162,9 +164,11 @@ def _split_file(split_dir: Path, config: DataConfig, stage: str, fraction: float
     return split_dir / f"{config.name}_{source}_{stage}_{method}_{fraction:g}_seed{config.split_seed}.npz"
 
 
-def _split(dataset: ImageDataset, path: Path, key: str, method: str, fraction: float, seed: int, names: tuple[str, str]):
+def _split(
+    dataset: ImageDataset, path: Path, key: str, method: str, fraction: float, seed: int, names: tuple[str, str]
+):
     kept, held_out = load_or_create_split(path, key, dataset.labels.numpy(), method, fraction, seed)
-    return dataset.subset(kept, names[0]), dataset.subset(held_out, names[1])
+    return dataset.subset(torch.as_tensor(kept), names[0]), dataset.subset(torch.as_tensor(held_out), names[1])
 
 
 def _limit(dataset: ImageDataset, limit: int | None) -> ImageDataset:
@@ -178,12 +182,15 @@ def build_transforms(config: DataConfig, image_size: int) -> tuple[ImagePipeline
     import kornia.augmentation as K
 
     resize = K.Resize((image_size, image_size), antialias=True)
-    augment = {"none": [], "flip": [K.RandomHorizontalFlip(p=0.5)], "rot90flip": [RandomRot90Flip()]}
+    augment: dict[str, list[nn.Module]] = {
+        "none": [], "flip": [K.RandomHorizontalFlip(p=0.5)], "rot90flip": [RandomRot90Flip()]}
     train = ImagePipeline(nn.Sequential(resize, *augment[config.augment]), normalization(config.normalize))
     return train, ImagePipeline(resize, normalization(config.normalize))
 
 
-def _quantum_channel(images: torch.Tensor, cache_dir: Path, dataset: str, split: str, kind: str, progress: bool) -> np.ndarray:
+def _quantum_channel(
+    images: torch.Tensor, cache_dir: Path, dataset: str, split: str, kind: str, progress: bool
+) -> np.ndarray:
     """:func:`cached_quantum_descriptors`; under torchrun rank 0 alone reads the cache (and sends
     what it read), or on a miss every rank computes its strided share, the shares are gathered on
     every rank and rank 0 writes the one cache file."""
@@ -210,6 +217,7 @@ def _quantum_channel(images: torch.Tensor, cache_dir: Path, dataset: str, split:
         value = broadcast_object(value)
         if isinstance(value, DataError):
             raise value
+        assert value is not None  # rank 0 sent the array it read
         return value
 
     def compute(all_images: torch.Tensor) -> np.ndarray:
@@ -260,11 +268,15 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
     image_size = config.image_size or train.image_shape[-1]
     weights = None
     if config.class_weights:
-        weights = torch.as_tensor(class_weights(train.labels.numpy(), train.n_classes, config.class_weight_power), dtype=torch.float32)
+        weights = torch.as_tensor(
+            class_weights(train.labels.numpy(), train.n_classes, config.class_weight_power), dtype=torch.float32
+        )
     extras = None
     if config.quantum_channels:
         if train.image_shape[0] != 3:
-            raise ConfigError(f"data.quantum_channels needs RGB images; {config.name} has {train.image_shape[0]} channel(s)")
+            raise ConfigError(
+                f"data.quantum_channels needs RGB images; {config.name} has {train.image_shape[0]} channel(s)"
+            )
         extras = {
             split: torch.from_numpy(
                 np.stack(
@@ -278,7 +290,8 @@ def build_data(config: DataConfig, out_dir: str | Path, progress: bool = True) -
             for split, d in (("train", train), ("val", val), ("test", test))
         }
     train_transform, eval_transform = build_transforms(config, image_size)
-    log.info("data %s: %d train, %d val, %d test items, %d classes", config.name, len(train), len(val), len(test), train.n_classes)
+    log.info("data %s: %d train, %d val, %d test items, %d classes", config.name, len(train), len(val), len(test),
+             train.n_classes)
     return DataBundle(
         train, val, test, train.n_classes, train.image_shape[0] + (2 if extras else 0),
         train_transform, eval_transform, weights, extras, image_size,

@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", metavar="FILES", nargs="+", type=Path,
                         help="PNG/JPEG images, .npy arrays, IDX image files, or folders of them")
     parser.add_argument("--top-k", type=int, default=3, help="classes listed per item (default 3)")
-    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), help="where to run (default: the run's train.device)")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"),
+                        help="where to run (default: the run's train.device)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the predictions as JSON")
     parser.add_argument("--csv", type=Path, metavar="OUT", help="also write the predictions as CSV")
 
@@ -51,7 +52,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     k = len(rows[0]["top_k"])
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["item", "class", "probability", *(f"{c}_{j}" for j in range(1, k + 1) for c in ("class", "probability"))])
+    writer.writerow(
+        ["item", "class", "probability", *(f"{c}_{j}" for j in range(1, k + 1) for c in ("class", "probability"))]
+    )
     for row in rows:
         writer.writerow([row["item"], row["class"], repr(row["probability"]),
                          *(v for t in row["top_k"] for v in (t["class"], repr(t["probability"])))])
@@ -80,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.csv, "--csv")
     models = find_models(args.model)
     if len(models) > 1:
-        raise ConfigError(f"{args.model} holds {len(models)} models; name one: {', '.join(str(m.parent) for m in models)}")
+        raise ConfigError(
+            f"{args.model} holds {len(models)} models; name one: {', '.join(str(m.parent) for m in models)}"
+        )
     trained = load_trained(models[0], device=args.device)
     items = read_images(args.files, trained.image_channels)
     probabilities = predict_proba(trained, [image for _, image in items])

@@ -135,7 +135,8 @@ def _learning_curves(study: StudyResult, path: Path) -> bool:
         axis.set(xlabel="epoch", ylabel=label, title=f"{label}: validation (solid), train (dashed)")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2 * len(study.arms), fontsize=8)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=2 * len(study.arms),
+                  fontsize=8)
     figure.savefig(path)
     return True
 
@@ -217,17 +218,20 @@ def _blocks(study: StudyResult, figures: list[_Figure]) -> list[tuple[str, objec
         ("h1", f"Study: {config.preset}"),
         ("p", (f"Preset: {config.description.rstrip('.')}. " if config.description else "")
               + f"This study: model {config.model.name}; {len(study.seeds)} seed(s) ({seeds}); "
-              f"{config.train.epochs} epoch(s), batch {config.train.batch_size}, {config.optim.name} lr {config.optim.lr:g}; "
+              f"{config.train.epochs} epoch(s), batch {config.train.batch_size}, "
+              f"{config.optim.name} lr {config.optim.lr:g}; "
               f"data {config.data.name}, {n_test} test items, {len(study.classes)} classes."),
         ("h2", "Verdict"),
         ("verdicts", study.verdicts()),
         ("p", "Each line is hybrid minus another arm on the test macro-F1: the mean over seeds of the per-seed "
               "difference (seed k trains every arm on the same split, with the same batch order and initial trunk "
               "weights), its 95% t-interval, and the two-sided paired t-test p-value. p ≥ 0.05 means these seeds "
-              "cannot tell the arms apart, not that they are equal; no correction for multiple comparisons is applied."),
+              "cannot tell the arms apart, not that they are equal; "
+              "no correction for multiple comparisons is applied."),
         ("h2", "Arms"),
         ("table", _Table(
-            ["arm", "what it is", "parameters (quantum)", *(f"test {METRIC_LABELS[m]}" for m in METRICS), "s/epoch", "samples/s"],
+            ["arm", "what it is", "parameters (quantum)", *(f"test {METRIC_LABELS[m]}" for m in METRICS),
+             "s/epoch", "samples/s"],
             [
                 [name, f"{arm.model_name}: {ARM_DESCRIPTIONS[name]}",
                  f"{arm.runs[0].n_params:,} ({arm.runs[0].n_quantum_params})",
@@ -250,7 +254,8 @@ def _blocks(study: StudyResult, figures: list[_Figure]) -> list[tuple[str, objec
         n = len(study.seeds)
         blocks += [
             ("h2", "Paired comparisons"),
-            ("table", _Table(["comparison", "test metric", "mean difference", "95% CI", "p (paired t)", "p (Wilcoxon)", "seeds"], rows)),
+            ("table", _Table(["comparison", "test metric", "mean difference", "95% CI", "p (paired t)",
+                              "p (Wilcoxon)", "seeds"], rows)),
             ("p", f"Differences are hybrid minus the other arm, seed by seed. The Wilcoxon signed-rank test makes no "
                   f"normality assumption but is coarse on few seeds: with {n} seeds its smallest two-sided p-value is "
                   f"{2 / 2 ** n:.2g}." if n >= 3 else "With fewer than 3 seeds no test is run."),
@@ -267,7 +272,8 @@ def _blocks(study: StudyResult, figures: list[_Figure]) -> list[tuple[str, objec
         ("h2", "Runs"),
         ("p", "Each run is a trainer run directory (checkpoint, per-epoch metrics, model.pt, test predictions) under "
               f"{study.study_dir / 'runs'}; study.json holds every number of this report. Circuits ran on: "
-              + ", ".join(f"{name} {arm.runs[0].sim_method}" for name, arm in study.arms.items() if arm.runs[0].sim_method)
+              + ", ".join(f"{name} {arm.runs[0].sim_method}" for name, arm in study.arms.items()
+                          if arm.runs[0].sim_method)
               + "."),
     ]
     env = study.environment
@@ -303,7 +309,8 @@ def _markdown(blocks) -> str:
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; max-width: 1180px; margin: 2em auto;
        padding: 0 1.2em; color: #1d2125; line-height: 1.5; }
-h1 { font-size: 1.7em; margin-bottom: .2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+h1 { font-size: 1.7em; margin-bottom: .2em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: .8em 0; font-size: 13.5px; }
 th, td { border: 1px solid #d0d7de; padding: 5px 9px; text-align: right; vertical-align: top; }
 th:first-child, td:first-child, td:nth-child(2) { text-align: left; }

@@ -84,7 +84,8 @@ def _differences(saved: ExperimentConfig, current: ExperimentConfig) -> list[str
             keys += [section] if values != old.get(section) else []
             continue
         keys += [
-            f"{section}.{k}" for k, v in values.items() if (section, k) not in RESUME_INSENSITIVE and v != old[section].get(k)
+            f"{section}.{k}" for k, v in values.items()
+            if (section, k) not in RESUME_INSENSITIVE and v != old[section].get(k)
         ]
     return keys
 

@@ -17,6 +17,7 @@ tolerance (``tests/train/test_speed.py``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -55,6 +56,7 @@ class CompiledModule(nn.Module):
         self.model = model
         # kept outside the module tree: the compiled wrapper would otherwise be a second child
         # holding the same parameters (and a second copy of every state-dict key)
+        self._compiled: Callable[..., torch.Tensor] | None
         object.__setattr__(self, "_compiled", torch.compile(model, **compile_options))
 
     @property
@@ -100,7 +102,8 @@ def prepare_model(model: nn.Module, train_config: Any) -> nn.Module:
     """
     network = model
     if getattr(train_config, "channels_last", False):
-        model.to(memory_format=torch.channels_last)  # 4-D parameters and buffers; others unchanged
+        # 4-D parameters and buffers; others unchanged (memory_format is missing from Module.to's type stubs)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         network = ChannelsLast(model)
     if getattr(train_config, "compile", False):
         network = CompiledModule(network)

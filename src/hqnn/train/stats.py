@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-__all__ = ["MIN_SEEDS_FOR_TEST", "ALPHA", "Summary", "Comparison", "summarize", "compare_paired", "format_number", "format_p"]
+__all__ = ["MIN_SEEDS_FOR_TEST", "ALPHA", "Summary", "Comparison", "summarize", "compare_paired", "format_number",
+           "format_p"]
 
 MIN_SEEDS_FOR_TEST = 3  # below this a paired test has no power worth reporting (Wilcoxon's smallest p is 0.5 at n=2)
 ALPHA = 0.05  # the level of the verdict and the 95% intervals
@@ -155,7 +156,9 @@ def compare_paired(
     """
     first, second = np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64)
     if first.shape != second.shape or first.ndim != 1 or first.size == 0:
-        raise ValueError(f"paired values must be two equal-length, non-empty lists; got {first.shape} and {second.shape}")
+        raise ValueError(
+            f"paired values must be two equal-length, non-empty lists; got {first.shape} and {second.shape}"
+        )
     differences = first - second
     n, mean, ci = differences.size, float(differences.mean()), _interval(differences)
     head = f"{a} \u2212 {b} {metric}: {format_number(mean)}"

@@ -46,8 +46,9 @@ from hqnn.models import create_model
 from hqnn.models.arms import ARMS, DEFAULT_ARMS, quantum_layers
 from hqnn.train.checkpoint import CHECKPOINT_NAME, write_json
 from hqnn.train.config import ExperimentConfig, config_to_dict
+from hqnn.train.distributed import broadcast_object, context, init_distributed, run_in_workers
+from hqnn.train.distributed import shard as shard_tasks
 from hqnn.train.experiment import twin_name
-from hqnn.train.distributed import broadcast_object, context, init_distributed, run_in_workers, shard as shard_tasks
 from hqnn.train.loaders import DataBundle, build_data
 from hqnn.train.rundir import environment, prepare_run_dir
 from hqnn.train.stats import Comparison, Summary, compare_paired, summarize
@@ -97,7 +98,7 @@ class RunRecord:
     sim_method: str | None
 
     @classmethod
-    def from_dir(cls, arm: str, seed: int, run_dir: Path) -> "RunRecord":
+    def from_dir(cls, arm: str, seed: int, run_dir: Path) -> RunRecord:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         history = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
         report = summary["test_report"]

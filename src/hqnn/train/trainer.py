@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -48,7 +48,6 @@ from hqnn.train.distributed import (
     all_gather_objects,
     all_reduce_sum,
     broadcast_object,
-    context,
     gather_split,
     init_distributed,
     launched,
@@ -76,6 +75,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class _Phased(Protocol):
+    """A two-phase model (e.g. ``resnet34_qhead``): ``set_phase`` returns the parameters to train."""
+
+    def set_phase(self, phase: str) -> list[nn.Parameter]: ...
+
 
 MODEL_FORMAT = 1  # version of the model.pt layout (see Trainer._finish)
 
@@ -291,13 +297,14 @@ def score_logits(
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    _, keys, pos, has_gauss, cached = np.random.get_state()
+    _, keys, pos, has_gauss, cached = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
     version, internal, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "loader": generator.get_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss, "cached": cached},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "has_gauss": has_gauss,
+                  "cached": cached},
         "python": [version, list(internal), gauss],
     }
 
@@ -350,7 +357,8 @@ class Trainer:
         ConfigError: unknown model or arm, ``train.warmup_epochs`` for a model without ``set_phase``.
 
     Example:
-        >>> result = Trainer(config, build_data(config.data, "runs"), "cnn_qnn", Path("runs/x/cnn_qnn")).fit()  # doctest: +SKIP
+        >>> data = build_data(config.data, "runs")  # doctest: +SKIP
+        >>> result = Trainer(config, data, "cnn_qnn", Path("runs/x/cnn_qnn")).fit()  # doctest: +SKIP
     """
 
     def __init__(
@@ -386,7 +394,8 @@ class Trainer:
         weights = None if data.class_weights is None else data.class_weights.to(self.device)
         self.criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.train.label_smoothing)
         # several ranks: the sum over a rank's items, divided by the global batch's (see _step)
-        self.item_criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.train.label_smoothing, reduction="sum")
+        self.item_criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=config.train.label_smoothing,
+                                                  reduction="sum")
         self.generator = torch.Generator().manual_seed(config.run.seed)
         eval_batch = config.train.eval_batch_size or 4 * config.train.batch_size
         rank, world = self.dist.rank, self.dist.world_size
@@ -430,7 +439,10 @@ class Trainer:
     def _enter_phase(self, index: int) -> None:
         self.phase_index = index
         phase, epochs = self.phases[index]
-        params = self.model.set_phase(phase) if phase else [p for p in self.model.parameters() if p.requires_grad]
+        if phase:
+            params = cast(_Phased, self.model).set_phase(phase)
+        else:
+            params = [p for p in self.model.parameters() if p.requires_grad]
         self.train_network = wrap_model(self.network, self.device)
         self.optimizer = build_optimizer(params, self.config.optim)
         self.scheduler, self.per_batch = build_scheduler(
@@ -566,7 +578,7 @@ class Trainer:
     def _pass(self, split: str, training: bool) -> dict[str, float]:
         """One pass over a split (training steps when ``training``); returns its metrics."""
         if not training:
-            loader = self.loaders[split]
+            loader: Iterable = self.loaders[split]
             if self._bars():
                 from tqdm.auto import tqdm
 
@@ -576,7 +588,7 @@ class Trainer:
         self.model.train()
         total_loss, labels_seen, predicted = 0.0, [], []
         bar = None
-        loader: Iterable = self.loaders[split]
+        loader = self.loaders[split]
         if self._bars():
             from tqdm.auto import tqdm
 
@@ -628,10 +640,12 @@ class Trainer:
         """Estimated seconds from this point of the current epoch to the end of the test pass."""
         n_batches = len(self.loaders["train"])
         epochs_left = self.config.train.epochs - self.epoch  # the current one included
+        batch_seconds = self._train_batch_seconds
+        assert batch_seconds is not None  # callers wait for the first estimate
         per_item = self._eval_item_seconds
         if per_item is None:
-            per_item = self._train_batch_seconds / self.config.train.batch_size * EVAL_COST_SHARE
-        train = (epochs_left * n_batches - batches_done) * self._train_batch_seconds
+            per_item = batch_seconds / self.config.train.batch_size * EVAL_COST_SHARE
+        train = (epochs_left * n_batches - batches_done) * batch_seconds
         evaluate = ((epochs_left - int(validated)) * len(self.data.val) + len(self.data.test)) * per_item
         return max(train + evaluate, 0.0)
 
@@ -671,9 +685,11 @@ class Trainer:
             self.scheduler.step()
         self.epoch += 1
         row: dict[str, Any] = {"epoch": self.epoch, "phase": phase or "", "lr": lr}
-        row |= {f"train_{k}": train_metrics[k] for k in METRIC_NAMES} | {f"val_{k}": val_metrics[k] for k in METRIC_NAMES}
-        if hasattr(self.model, "alpha_raw"):  # the gate of the quantum branch (two-phase models)
-            row["alpha"] = float(torch.sigmoid(self.model.alpha_raw.detach()))
+        row |= {f"train_{k}": train_metrics[k] for k in METRIC_NAMES}
+        row |= {f"val_{k}": val_metrics[k] for k in METRIC_NAMES}
+        alpha_raw = getattr(self.model, "alpha_raw", None)
+        if alpha_raw is not None:  # the gate of the quantum branch (two-phase models)
+            row["alpha"] = float(torch.sigmoid(alpha_raw.detach()))
         row["seconds"] = round(train_seconds, 3)
         row["val_seconds"] = round(val_seconds, 3)
         row["samples_per_s"] = round(len(self.data.train) / max(train_seconds, 1e-9), 1)
@@ -681,7 +697,8 @@ class Trainer:
         self.history.append(row)
         self._write_tensorboard(row)
         if is_better(select, val_metrics[select], None if self.best is None else self.best["score"]):
-            self.best = {"score": val_metrics[select], "epoch": self.epoch, "metrics": val_metrics, "state": _cpu_copy(self.model)}
+            self.best = {"score": val_metrics[select], "epoch": self.epoch, "metrics": val_metrics,
+                         "state": _cpu_copy(self.model)}
         log.info(
             "%s epoch %d/%d%s: train loss %.4f acc %.4f | val loss %.4f acc %.4f f1 %.4f | %.1fs train, "
             "%.0f samples/s | eta %s",
@@ -695,10 +712,12 @@ class Trainer:
             self._enter_phase(self.phase_index + 1)
 
     def _restore_best(self) -> None:
-        self.model.load_state_dict(self.best["state"])
+        best = self.best
+        assert best is not None  # set by the first epoch
+        self.model.load_state_dict(best["state"])
         log.info(
-            "%s: restored the weights of epoch %d (best val %s %.4f)", self.model_name, self.best["epoch"],
-            self.config.train.select_metric, self.best["score"],
+            "%s: restored the weights of epoch %d (best val %s %.4f)", self.model_name, best["epoch"],
+            self.config.train.select_metric, best["score"],
         )
 
     def _open_tensorboard(self):
@@ -783,8 +802,10 @@ class Trainer:
         seconds = sum(row["seconds"] for row in self.history)
         n_params, n_quantum = count_parameters(self.model)
         sim_method = simulator_method(self.model, self.device)
+        best = self.best
+        assert best is not None  # set by the first epoch
         result = FitResult(
-            self.model_name, self.best["epoch"], self.best["metrics"], test_metrics, n_params, n_quantum,
+            self.model_name, best["epoch"], best["metrics"], test_metrics, n_params, n_quantum,
             round(seconds, 3), self.model_dir, arm=self.arm, test_report=report,
             seconds_per_epoch=round(seconds / max(len(self.history), 1), 3),
             samples_per_s=round(len(self.history) * len(self.data.train) / max(seconds, 1e-9), 1),
