@@ -33,6 +33,7 @@ from torch import nn
 
 from hqnn.exceptions import ConfigError, require
 from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit
+from hqnn.sim.gates import GATES
 
 __all__ = ["PEER_PACKAGES", "PyQTorchLayer", "TensorCircuitLayer", "gate_list", "qiskit_ml_layer"]
 
@@ -45,7 +46,8 @@ _FIXED = ("CNOT", "CZ")
 
 
 def gate_list(circuit: Circuit) -> list[tuple[str, tuple[int, ...], tuple[Angle, ...]]]:
-    """The circuit as ``(name, wires, angles)`` in the gates every peer has (``Rot`` becomes RZ, RY, RZ).
+    """The circuit as ``(name, wires, angles)`` in the gates every peer has (a gate with ``factors`` in
+    the gate table, such as ``Rot``, as those factors: RZ, RY, RZ).
 
     Raises:
         ConfigError: a gate, channel or measurement the peers are not given here.
@@ -56,14 +58,13 @@ def gate_list(circuit: Circuit) -> list[tuple[str, tuple[int, ...], tuple[Angle,
                           f"{circuit!r} with measurements {circuit.measurements}")
     gates = []
     for op in circuit.ops:
-        if op.name == "Rot":
-            gates += [("RZ", op.wires, op.params[:1]), ("RY", op.wires, op.params[1:2]),
-                      ("RZ", op.wires, op.params[2:])]
-        elif op.name in _ROTATIONS or op.name in _FIXED:
-            gates.append((op.name, op.wires, op.params))
-        else:
-            raise ConfigError(f"the peer backends take the gates {', '.join(_ROTATIONS + _FIXED)} and Rot; "
-                              f"the circuit has {op.name}")
+        spec = GATES.get(op.name)
+        parts = [(name, (op.params[k],)) for name, k in spec.factors] if spec is not None and spec.factors \
+            else [(op.name, op.params)]
+        if any(name not in _ROTATIONS + _FIXED for name, _ in parts):
+            raise ConfigError(f"the peer backends take the gates {', '.join(_ROTATIONS + _FIXED)} and gates made "
+                              f"of them (Rot, CRot); the circuit has {op.name}")
+        gates += [(name, op.wires, params) for name, params in parts]
     return gates
 
 

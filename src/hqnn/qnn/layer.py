@@ -122,8 +122,8 @@ class QuantumLayer(nn.Module):
         if self._compiled is not None and flat.dtype == weights.dtype and flat.shape[0] > 0:
             # the hot path: one compiled call (the native kernel checks the angles' finiteness itself)
             out = self._compiled.execute(flat, weights, complex_dtype_for(flat.dtype))
-        elif self.diff_method == "backprop" and self.simulated is self.circuit and self.generator is None:
-            out = run(self.circuit, flat, weights, method=self.method)  # mixed precision or no rows
+        elif self._compiled is not None and self.diff_method == "backprop":  # a plan, with mixed precision or no rows
+            out = run(self.circuit, flat, weights, method=self.method)
         else:
             out = execute(self.simulated, flat, weights, diff_method=self.diff_method, shots=self.shots,
                           generator=self.generator)
