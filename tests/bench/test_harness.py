@@ -102,3 +102,24 @@ def test_memory_suite_rows_over_depth_and_batch(tmp_path):
     assert {(r["batch"], r["n_layers"]) for r in rows} == {(1024, 1), (1024, 2), (1024, 4), (1024, 8), (64, 8),
                                                           (256, 8)}
     assert all(r["status"] == "ok" and r["state_mb"] == r["batch"] * 16 * 8 / 2**20 for r in rows)
+
+
+def test_write_report_is_atomic(tmp_path, monkeypatch):
+    import pathlib
+
+    from hqnn.bench.report import write_report
+
+    path = tmp_path / "out" / "bench.json"
+    write_report(path, {"results": [1]})
+    real_write = pathlib.Path.write_text
+
+    def disk_full(self, text, *args, **kwargs):  # half the text lands, then the write fails
+        real_write(self, text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_report(path, {"results": [2, 3, 4]})
+    monkeypatch.undo()
+    assert json.loads(path.read_text()) == {"results": [1]}
+    assert [p.name for p in path.parent.iterdir()] == ["bench.json"]  # no temporary left behind

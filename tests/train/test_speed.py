@@ -89,3 +89,48 @@ def test_trainer_steps_through_the_channels_last_network(tiny_config, tmp_path):
     loss = trainer.train_step(data.prepare("train", images, index, True), labels)
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+
+
+def test_small_map_convs_swap_in_place_and_can_be_switched_off():
+    from hqnn.layers.small_conv import SmallMapConv2d
+
+    on, off = create_model("hcqdl", num_classes=3, in_chans=1), create_model("hcqdl", num_classes=3, in_chans=1)
+    keys = set(on.state_dict())
+    assert prepare_model(on, TrainConfig()) is on  # in place: no wrapper
+    assert sum(isinstance(m, SmallMapConv2d) for m in on.modules()) > 50
+    assert set(on.state_dict()) == keys
+    prepare_model(off, TrainConfig(small_map_convs=False))
+    assert not any(isinstance(m, SmallMapConv2d) for m in off.modules())
+
+
+@pytest.mark.parametrize("name, fused", [("adamw", True), ("adam", True), ("sgd", True), ("nadam", None)])
+def test_fused_optimizer_where_torch_has_one(name, fused):
+    from hqnn.train.config import OptimConfig
+    from hqnn.train.optim import build_optimizer
+
+    params = list(nn.Linear(3, 2).parameters())
+    config = OptimConfig(name=name, lr=0.1)
+    assert build_optimizer(params, config, fused=True).defaults.get("fused") is fused
+    assert not build_optimizer(params, config).defaults.get("fused")  # plain PyTorch unless asked
+    complex_param = [nn.Parameter(torch.zeros(2, dtype=torch.complex64))]
+    assert not build_optimizer(complex_param, config, fused=True).defaults.get("fused")
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
+def test_fused_and_plain_optimizers_take_the_same_steps(name):
+    from hqnn.train.config import OptimConfig
+    from hqnn.train.optim import build_optimizer
+
+    torch.manual_seed(0)
+    a = nn.Linear(6, 4).double()
+    b = copy.deepcopy(a)
+    config = OptimConfig(name=name, lr=0.05, weight_decay=0.01, nesterov=True)
+    opt_a, opt_b = build_optimizer(a.parameters(), config, fused=True), build_optimizer(b.parameters(), config)
+    x = torch.randn(8, 6, dtype=torch.float64)
+    for _ in range(5):
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            model(x).square().sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)

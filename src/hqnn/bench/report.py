@@ -146,8 +146,11 @@ def peer_table(report: dict) -> str:
 
 
 def write_report(path: str | Path, report: dict) -> Path:
-    """Write ``report`` as indented JSON (creating the folder); returns the path."""
+    """Write ``report`` as indented JSON (creating the folder), atomically: an interrupted write
+    leaves the previous file as it was. Returns the path."""
+    from hqnn.train.checkpoint import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1) + "\n")
-    return path
+    text = json.dumps(report, indent=1) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))

@@ -4,13 +4,15 @@ For each seed model at its preset's batch and input size, two paths are timed in
 alternating sample by sample (so load from other work hits both alike):
 
 * ``hqnn``: a :class:`~hqnn.train.trainer.Trainer` built from the preset on synthetic data of the
-  preset's shape, with the model's speed options (:data:`BENCH_MODELS`), stepping through what its
+  preset's shape, with the trainer's default speed options (``train.small_map_convs``,
+  ``train.fused_optimizer``) and the model's own (:data:`BENCH_MODELS`), stepping through what its
   training pass does per batch: the next batch from its loader, ``data.prepare`` (augment, resize,
   normalise) and :meth:`~hqnn.train.trainer.Trainer.train_step`, under the settings of its ``fit``
   (``train.deterministic``).
 * ``eager``: the same model from ``create_model`` with the same arguments and optimiser, a plain
-  forward / cross-entropy / backward / step loop on one pre-made contiguous batch: default memory
-  format, no compilation, no data loading.
+  forward / cross-entropy / backward / step loop on one pre-made contiguous batch: PyTorch's own
+  convolutions and its default optimiser implementation, default memory format, no compilation, no
+  data loading.
 
 A sample is the mean over enough back-to-back steps to last ``min_sample_s``; a path's figure is the
 median over ``repeats`` samples. ``data_share`` is the time in the loader and ``prepare`` over the
@@ -51,11 +53,11 @@ class BenchModel:
     train_items: int
 
 
-# Options chosen by measurement on a 2-core VM (benchmarks/README.md): channels-last halves the
-# SP&A-Net trunk's conv time but slows the spiking CNN's tiny convs 2x and does nothing for the blog
-# CNN; torch.compile (inductor) adds ~1.2x on HCQDL for a first step of 2-4 min (it pays back within
-# a few of the preset's 20 epochs), gained 1.3x on the blog CNN at 1 thread but lost 2x at 2 busy
-# threads, and makes SQDR-CNN 3x slower (graph breaks around its autograd functions and circuit).
+# Options beyond the trainer's defaults, chosen by measurement on a 2-core VM (benchmarks/README.md):
+# channels-last halves the SP&A-Net trunk's conv time but slows the spiking CNN's tiny convs 2x and
+# does nothing for the blog CNN; torch.compile (inductor) adds ~1.2x on HCQDL for a first step of
+# 1-4 min (it pays back within a few of the preset's 20 epochs), gained 1.3x on the blog CNN at 1
+# thread but lost 2x at 2 busy threads, and compiles SQDR-CNN whole but makes its step slower.
 BENCH_MODELS: dict[str, BenchModel] = {
     m.model: m
     for m in (
@@ -241,7 +243,7 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
             "model": entry.model, "path": path, "preset": entry.preset, "batch": batch, "input": shape,
             "samples_per_s": samples_per_s, "ms_per_step": round(step_s * 1e3, 2),
             "quantum_share": round(min(quantum_s / step_s, 1.0), 4), "data_share": round(data_s / step_s, 4),
-            "options": list(entry.options) if path == "hqnn" else [],
+            "options": speed_options(config) if path == "hqnn" else [],
         }
         if path == "hqnn":
             row["first_step_s"] = round(first_step_s, 2)
@@ -250,6 +252,14 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
         log(f"{entry.model:15s} {path:5s} {row['samples_per_s']:8.1f} samples/s  quantum {row['quantum_share']:.1%}"
             f"  data {row['data_share']:.1%}")
     return rows
+
+
+SPEED_OPTIONS = ("small_map_convs", "fused_optimizer", "channels_last", "compile")
+
+
+def speed_options(config) -> list[str]:
+    """The trainer speed options that are on in ``config`` (defaults included), as overrides."""
+    return [f"train.{name}=true" for name in SPEED_OPTIONS if getattr(config.train, name)]
 
 
 def run_train_bench(models: list[str] | None = None, repeats: int = 5, min_sample_s: float = 1.0,

@@ -161,6 +161,9 @@ class TrainConfig:
     diagnostics: bool = True
     compile: bool = False  # torch.compile the model (eager fallback when compiling fails); pays back on long runs
     channels_last: bool = False  # NHWC memory format for the model's 4-D tensors (faster convs on CPU)
+    # pointwise and depthwise convs with one-pixel outputs as a matrix product or weighted sum (same maths)
+    small_map_convs: bool = True
+    fused_optimizer: bool = True  # AdamW / Adam / SGD as torch's fused kernel (same maths within float rounding)
 
     def __post_init__(self) -> None:
         _at_least("train", "epochs", self.epochs, 1)

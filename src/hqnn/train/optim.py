@@ -11,7 +11,9 @@ from hqnn.train.config import OptimConfig, ScheduleConfig
 __all__ = ["build_optimizer", "build_scheduler"]
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], config: OptimConfig, fused: bool = False
+) -> torch.optim.Optimizer:
     """AdamW, Adam, SGD (momentum, optional Nesterov) or NAdam over ``params`` with the config's
     learning rate and weight decay (applied to every parameter, biases and norms included, as in
     the CIFAR-100 recipe).
@@ -19,19 +21,32 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], config: OptimConfig) -
     Args:
         params: the parameters to train.
         config: the optim section.
+        fused: AdamW, Adam and SGD as torch's fused kernel (one pass over each parameter instead of
+            one per operation; 3-4x faster steps for SP&A-Net's 2.8M parameters on CPU) where it
+            can run: real floating-point parameters on the CPU or a GPU. PyTorch has no fused
+            NAdam. Off: PyTorch's default implementation for the device (a loop on the CPU).
 
     Returns:
         The optimiser.
     """
     params = list(params)
+    use_fused = True if fused and config.name != "nadam" and _fusable(params) else None  # None: torch's default
     if config.name == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=use_fused)
     if config.name == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=use_fused)
     if config.name == "nadam":
         return torch.optim.NAdam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay
+        params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.weight_decay,
+        fused=use_fused,
+    )
+
+
+def _fusable(params: list[torch.nn.Parameter]) -> bool:
+    """Whether torch's fused optimisers take ``params``: real floating point, on the CPU or CUDA."""
+    return bool(params) and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params
     )
 
 

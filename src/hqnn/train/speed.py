@@ -1,4 +1,5 @@
-"""Training-speed options of the trainer: channels-last memory format and ``torch.compile``.
+"""Training-speed options of the trainer: small-map convolutions, channels-last memory format and
+``torch.compile``.
 
 :func:`prepare_model` is called once when a trainer is built. It returns the module the trainer
 calls (the *network*), which shares its parameters with the model; state dicts are always taken
@@ -6,6 +7,10 @@ from the model itself, so checkpoints do not depend on these options. Neither op
 maths: convolutions in NHWC and compiled kernels agree with the eager NCHW model within float
 tolerance (``tests/train/test_speed.py``).
 
+* ``train.small_map_convs`` (on by default): the model's pointwise and depthwise convolutions
+  become :class:`~hqnn.layers.small_conv.SmallMapConv2d`, which computes one-pixel outputs as a
+  matrix product or a weighted sum instead of calling oneDNN (the last stages of SP&A-Net on
+  32x32 inputs). Done in place on the model; its parameters and state dict are unchanged.
 * ``train.channels_last``: the model's 4-D parameters and buffers, and every 4-D input, in NHWC.
   On CPU oneDNN's convolutions run on NHWC without reordering; HCQDL's ghost and depthwise convs
   take about half the time (``hqnn bench train``).
@@ -22,6 +27,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from hqnn.layers.small_conv import use_small_map_convs
 
 __all__ = ["ChannelsLast", "CompiledModule", "prepare_model"]
 
@@ -84,15 +91,17 @@ def _is_compile_failure(exc: BaseException) -> bool:
 
 
 def prepare_model(model: nn.Module, train_config: Any) -> nn.Module:
-    """The module the trainer calls for ``train_config.channels_last`` and ``train_config.compile``.
+    """The module the trainer calls for ``train_config``'s ``small_map_convs``, ``channels_last`` and
+    ``compile``.
 
     Args:
-        model: the built model, already on its device; converted in place for channels-last.
-        train_config: a :class:`~hqnn.train.config.TrainConfig` (or anything with ``channels_last``
-            and ``compile`` attributes; missing ones count as False).
+        model: the built model, already on its device; converted in place for small-map convs and
+            channels-last.
+        train_config: a :class:`~hqnn.train.config.TrainConfig` (or anything with these attributes;
+            missing ones count as False).
 
     Returns:
-        ``model`` itself when both options are off, else a wrapper sharing its parameters.
+        ``model`` itself when channels-last and compile are off, else a wrapper sharing its parameters.
 
     Example:
         >>> from hqnn.train.config import TrainConfig
@@ -101,6 +110,8 @@ def prepare_model(model: nn.Module, train_config: Any) -> nn.Module:
         True
     """
     network = model
+    if getattr(train_config, "small_map_convs", False):
+        use_small_map_convs(model)
     if getattr(train_config, "channels_last", False):
         # 4-D parameters and buffers; others unchanged (memory_format is missing from Module.to's type stubs)
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -383,6 +383,7 @@ class Trainer:
         if self.dist.rank:  # every rank built the same model; augmentation and dropout draw apart
             seed_everything(config.run.seed + self.dist.rank)
         # what is called: the model itself, or what train.compile / train.channels_last made of it
+        # (train.small_map_convs swaps qualifying convs of the model in place, keeping its parameters)
         # (it shares the model's parameters; state dicts are always taken from self.model); the
         # training steps go through DistributedDataParallel when several ranks train (wrapped anew
         # in each phase, since a phase changes which parameters train)
@@ -444,7 +445,7 @@ class Trainer:
         else:
             params = [p for p in self.model.parameters() if p.requires_grad]
         self.train_network = wrap_model(self.network, self.device)
-        self.optimizer = build_optimizer(params, self.config.optim)
+        self.optimizer = build_optimizer(params, self.config.optim, fused=self.config.train.fused_optimizer)
         self.scheduler, self.per_batch = build_scheduler(
             self.optimizer, self.config.schedule, self.config.optim.lr, epochs, len(self.loaders["train"])
         )
