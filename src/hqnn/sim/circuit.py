@@ -481,7 +481,7 @@ class Circuit:
 
     # -- identity --------------------------------------------------------------------------------
     def structure_key(self) -> tuple:
-        """A hashable key of everything but the weight values: used to cache compiled plans."""
+        """A hashable key of everything but the weight values (what a compiled plan depends on)."""
         return (
             self.n_qubits,
             self.n_inputs,
@@ -490,6 +490,10 @@ class Circuit:
                   for op in self.ops),
             tuple(self.measurements),
         )
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave out the compiled plans (:func:`hqnn.sim.plan.compile_circuit`)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_plans"}
 
     def __repr__(self) -> str:
         return (f"Circuit(n_qubits={self.n_qubits}, n_inputs={self.n_inputs}, n_weights={self.n_weights}, "

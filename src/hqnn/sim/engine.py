@@ -2,7 +2,8 @@
 
 Gates are lowered to primitives (:mod:`hqnn.sim.prims`) and scheduled into as few stages as the
 circuit's commutation structure allows: every primitive joins the earliest stage of its kind that
-comes after the last stage touching its wires (diagonals commute with each other). Then:
+comes after the last stage touching its wires (diagonals commute with each other). Each stage
+compiles to one frozen step (ProductStep, LocalStep, PermStep, PhaseStep or DenseStep). Then:
 
 * all single-qubit primitives of the circuit get their 2x2 matrices from one vectorised
   ``C + cos(kθ)·A + sin(kθ)·S`` (one for shared angles, one for per-sample angles); each wire's
@@ -24,19 +25,23 @@ the depth. The measurement is ordinary autograd ops on the final state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from hqnn.exceptions import UnsupportedError
 from hqnn.sim.apply import apply_matrix, wire_permutation
 from hqnn.sim.circuit import CONST, INPUT, Circuit
 from hqnn.sim.measure import measure, pauli_signs
 from hqnn.sim.prims import Prim, lower_op
 from hqnn.sim.state import zero_state
 
-__all__ = ["Stage", "schedule", "EnginePlan", "apply_function"]
+__all__ = ["Stage", "schedule", "EnginePlan", "apply_function", "RotationGroup", "ProductStep", "LocalStep",
+           "PermStep", "PhaseStep", "DenseStep", "Step"]
 
 
 @dataclass
@@ -79,6 +84,76 @@ def _expand_local(pattern: np.ndarray, wires: tuple[int, ...], n: int) -> np.nda
     return np.asarray(pattern)[local]
 
 
+@dataclass(frozen=True, slots=True)
+class RotationGroup:
+    """Single-qubit primitives of several stages: matrix j is ``C[j] + cos(θ)·A[j] + sin(θ)·S[j]``
+    with ``θ = table[..., slots[j]] * factor[j]``."""
+    C: torch.Tensor
+    A: torch.Tensor
+    S: torch.Tensor
+    slots: torch.Tensor
+    factor: torch.Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class _WireStep:
+    """A local stage: rows ``span`` of its group's matrices (per-sample angles or shared), multiplied
+    per touched wire: ``positions[d]`` picks each wire's d-th row (one past the rows: identity);
+    ``direct``: one row per wire, already in wire order."""
+    per_sample: bool
+    span: tuple[int, int]
+    wires: tuple[int, ...]
+    positions: tuple[torch.Tensor, ...]
+    direct: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProductStep(_WireStep):
+    """The first stage when local: it acts on ``|0...0>``, so it builds the product state directly."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalStep(_WireStep):
+    """A later local stage: one Kronecker block per chunk ``(first index into wires, end index, first wire)``."""
+    chunks: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PermStep:
+    """A permutation stage: ``state[:, perm]``, undone by ``state[:, inverse]``."""
+    perm: torch.Tensor
+    inverse: torch.Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStep:
+    """A diagonal stage: ``state * exp(i((table[..., slots] * factor) @ A + c))``."""
+    per_sample: bool
+    A: torch.Tensor
+    c: torch.Tensor
+    slots: torch.Tensor
+    factor: torch.Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class DenseStep:
+    """Multi-qubit matrices (QubitUnitary) applied one by one: ``matrices[j]`` on ``wires[j]``."""
+    matrices: tuple[torch.Tensor, ...]
+    wires: tuple[tuple[int, ...], ...]
+
+
+Step = ProductStep | LocalStep | PermStep | PhaseStep | DenseStep
+
+
+def _cast_fields(obj: Any, cast: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """A copy of the frozen ``obj`` with ``cast`` applied to its tensors (also those in tuples)."""
+    def conv(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return cast(v)
+        return tuple(cast(t) for t in v) if isinstance(v, tuple) and v and isinstance(v[0], torch.Tensor) else v
+    return replace(obj, **{f.name: conv(getattr(obj, f.name)) for f in fields(obj)})
+
+
 class EnginePlan:
     """The fused engine's plan: compile-time tables for one circuit; :meth:`execute` runs a batch through them."""
 
@@ -99,10 +174,10 @@ class EnginePlan:
         consts = sorted({p.angle.scale for p in prims if p.angle is not None and p.angle.source == CONST} | {0.0})
         self.consts = torch.tensor(consts, dtype=torch.float64)
         self._const_index = {v: i for i, v in enumerate(consts)}
-        self.steps = [self._compile_stage(s) for s in stages]
-        if self.steps and self.steps[0]["kind"] == "local":
-            self.steps[0]["kind"] = "product"  # the first local stage acts on |0...0>: build a product state
-        self.groups = self._group_local_prims()
+        rows: dict[bool, list[Prim]] = {False: [], True: []}  # each group's primitives, filled by _compile_stage
+        self.steps: list[Step] = [self._compile_stage(s, i == 0, rows) for i, s in enumerate(stages)]
+        self.groups = {ps: self._rotation_group(members, not ps) for ps, members in rows.items() if members}
+        self.uses_inputs = True in self.groups or any(isinstance(s, PhaseStep) and s.per_sample for s in self.steps)
         words = [tuple(w for _, w in m.paulis) for m in self.measurements if m.kind == "expval"]
         self.signs = pauli_signs(words, n, torch.float64, "cpu") if self.z_words_only else None
         self._device_cache: dict = {}
@@ -119,87 +194,73 @@ class EnginePlan:
             return offset + self.n_weights + self._const_index[angle.scale]
         return offset + angle.index
 
-    def _compile_stage(self, stage: Stage) -> dict:
+    def _compile_stage(self, stage: Stage, first: bool, rows: dict[bool, list[Prim]]) -> Step:
+        """One stage's step; a local stage's primitives join the end of their group's ``rows``."""
         n = self.n_qubits
         per_sample = any(p.angle is not None and p.angle.source == INPUT for p in stage.prims)
-        step: dict[str, Any] = {"kind": stage.kind, "per_sample": per_sample}
         shared = not per_sample
         if stage.kind == "local":
-            coeffs = [p.coeffs for p in stage.prims]
-            step["C"] = torch.tensor(np.stack([c[0] for c in coeffs]))
-            step["A"] = torch.tensor(np.stack([c[1] for c in coeffs]))
-            step["S"] = torch.tensor(np.stack([c[2] for c in coeffs]))
-            step["slots"] = torch.tensor([self._angle_slot(p.angle, shared) for p in stage.prims])
-            step["factor"] = torch.tensor([c[3] * (1.0 if p.angle is None or p.angle.source == CONST else p.angle.scale)
-                                           for c, p in zip(coeffs, stage.prims)], dtype=torch.float64)
+            span = (len(rows[per_sample]), len(rows[per_sample]) + len(stage.prims))
+            rows[per_sample].extend(stage.prims)
             wires = sorted(stage.wires)
             per_wire = {w: [i for i, p in enumerate(stage.prims) if p.wires[0] == w] for w in wires}
             depth = max(len(v) for v in per_wire.values())
             identity = len(stage.prims)  # index of an identity matrix appended at run time
-            step["wires"] = wires
-            step["positions"] = [torch.tensor([per_wire[w][d] if d < len(per_wire[w]) else identity for w in wires])
-                                 for d in range(depth)]
-            # one primitive per wire, already in wire order: the matrices need no gathering
-            step["direct"] = depth == 1 and step["positions"][0].tolist() == list(range(len(stage.prims)))
+            positions = tuple(torch.tensor([per_wire[w][d] if d < len(per_wire[w]) else identity for w in wires])
+                              for d in range(depth))
+            direct = depth == 1 and positions[0].tolist() == list(range(len(stage.prims)))
+            if first:  # acting on |0...0>: build a product state
+                return ProductStep(per_sample, span, tuple(wires), positions, direct)
             # per-sample blocks are (B, d, d): keep d*d <= 2**n so that they cost no more than a state
-            step["chunks"] = _chunks(wires, max(1, min(MAX_CHUNK, n // 2)) if per_sample else MAX_CHUNK)
-        elif stage.kind == "perm":
+            chunks = _chunks(wires, max(1, min(MAX_CHUNK, n // 2)) if per_sample else MAX_CHUNK)
+            return LocalStep(per_sample, span, tuple(wires), positions, direct, tuple(chunks))
+        if stage.kind == "perm":
             perm = np.arange(2**n)
             for p in stage.prims:
                 perm = perm[wire_permutation(list(p.table), p.wires, n).numpy()]
-            step["perm"] = torch.tensor(perm)
-            step["inverse"] = torch.tensor(np.argsort(perm))
-        elif stage.kind == "diag":
+            return PermStep(torch.tensor(perm), torch.tensor(np.argsort(perm)))
+        if stage.kind == "diag":
             with_angle = [p for p in stage.prims if p.angle is not None]
-            step["A"] = torch.tensor(np.stack([_expand_local(p.coeffs[0], p.wires, n) for p in with_angle])
-                                     if with_angle else np.zeros((0, 2**n)))
-            step["c"] = torch.tensor(sum((_expand_local(p.coeffs[1], p.wires, n) for p in stage.prims),
-                                         np.zeros(2**n)))
-            step["slots"] = torch.tensor([self._angle_slot(p.angle, shared) for p in with_angle], dtype=torch.long)
-            step["factor"] = torch.tensor([1.0 if p.angle is None or p.angle.source == CONST else p.angle.scale
-                                           for p in with_angle], dtype=torch.float64)
-        else:
-            step["ops"] = [p.op for p in stage.prims]
-        return step
+            return PhaseStep(
+                per_sample,
+                A=torch.tensor(np.stack([_expand_local(p.coeffs[0], p.wires, n) for p in with_angle])
+                               if with_angle else np.zeros((0, 2**n))),
+                c=torch.tensor(sum((_expand_local(p.coeffs[1], p.wires, n) for p in stage.prims), np.zeros(2**n))),
+                slots=torch.tensor([self._angle_slot(p.angle, shared) for p in with_angle], dtype=torch.long),
+                factor=torch.tensor([1.0 if p.angle is None or p.angle.source == CONST else p.angle.scale
+                                     for p in with_angle], dtype=torch.float64))
+        dense = [(p.op.matrix, p.op.wires) for p in stage.prims if p.op is not None and p.op.matrix is not None]
+        if len(dense) != len(stage.prims):
+            raise UnsupportedError(f"the engine has no lowering for {[p.op for p in stage.prims]}")
+        return DenseStep(tuple(m for m, _ in dense), tuple(w for _, w in dense))
 
-    def _group_local_prims(self) -> dict:
-        """Concatenate the local primitives of all stages, shared and per-sample apart, so that all
-        their matrices come from one vectorised ``C + cos·A + sin·S`` per group at run time."""
-        groups = {}
-        for per_sample in (False, True):
-            members = [s for s in self.steps if s["kind"] in ("local", "product") and s["per_sample"] == per_sample]
-            if not members:
-                continue
-            lo = 0
-            for step in members:
-                step["span"] = (lo, lo + len(step["slots"]))
-                lo += len(step["slots"])
-            groups[per_sample] = {k: torch.cat([step.pop(k) for step in members])
-                                  for k in ("C", "A", "S", "slots", "factor")}
-        return groups
+    def _rotation_group(self, prims: list[Prim], shared: bool) -> RotationGroup:
+        """The local primitives of all stages with (or without) per-sample angles, concatenated so that
+        all their matrices come from one vectorised ``C + cos·A + sin·S`` at run time."""
+        coeffs = [p.coeffs for p in prims]
+        C, A, S = (torch.tensor(np.stack([c[i] for c in coeffs])) for i in range(3))
+        return RotationGroup(
+            C, A, S,
+            slots=torch.tensor([self._angle_slot(p.angle, shared) for p in prims]),
+            factor=torch.tensor([c[3] * (1.0 if p.angle is None or p.angle.source == CONST else p.angle.scale)
+                                 for c, p in zip(coeffs, prims)], dtype=torch.float64))
 
-    def _tables(self, dtype: torch.dtype, device: torch.device) -> tuple[list[dict], dict, torch.Tensor, Any]:
-        """The compiled tables as tensors of the run's dtype and device (cached)."""
+    def _tables(self, dtype: torch.dtype, device: torch.device) -> tuple[list[Step], dict, torch.Tensor, Any]:
+        """The compiled tables as tensors of the run's dtype and device (cached). Plain tensors also when
+        first built inside a torch.func transform: its wrappers die with it, and the steps hide them from
+        the unwrapping that autograd.Function needs."""
         key = (dtype, device)
         if key not in self._device_cache:
             real = torch.float64 if dtype == torch.complex128 else torch.float32
             def cast(v: torch.Tensor) -> torch.Tensor:
                 return v.to(device, dtype if v.is_complex() else real if v.is_floating_point() else v.dtype)
 
-            conv = []
-            for step in self.steps:
-                out = {}
-                for k, v in step.items():
-                    if isinstance(v, torch.Tensor):
-                        v = cast(v)
-                    elif k == "positions":
-                        v = [t.to(device) for t in v]
-                    out[k] = v
-                conv.append(out)
-            groups = {ps: {k: cast(v) for k, v in g.items()} for ps, g in self.groups.items()}
-            consts = self.consts.to(device=device, dtype=real)
-            signs = None if self.signs is None else self.signs.to(device=device, dtype=real)
-            self._device_cache[key] = (conv, groups, consts, signs)
+            in_transform = torch._C._are_functorch_transforms_active() and not torch.compiler.is_compiling()
+            with torch._C._DisableFuncTorch() if in_transform else contextlib.nullcontext():
+                self._device_cache[key] = ([_cast_fields(step, cast) for step in self.steps],
+                                           {ps: _cast_fields(g, cast) for ps, g in self.groups.items()},
+                                           self.consts.to(device=device, dtype=real),
+                                           None if self.signs is None else self.signs.to(device=device, dtype=real))
         return self._device_cache[key]
 
     # -- run -----------------------------------------------------------------------------------------
@@ -210,21 +271,20 @@ class EnginePlan:
         batch, device = inputs.shape[0], inputs.device
         steps, groups, consts, signs = self._tables(dtype, device)
         tables = {False: torch.cat([weights, consts])}
-        if any(s["per_sample"] for s in steps):
+        if self.uses_inputs:
             tables[True] = torch.cat([inputs, tables[False].expand(batch, -1)], dim=1)
         mats = {ps: _rotation_matrices(g, tables[ps]) for ps, g in groups.items()}
         params: list[torch.Tensor | None] = []
         for step in steps:
-            kind = step["kind"]
-            if kind in ("local", "product"):
-                lo, hi = step["span"]
-                wire_mats = _wire_products(step, mats[step["per_sample"]][..., lo:hi, :, :])
-                if kind == "product":
-                    params.append(self._product_state(wire_mats, step["wires"]))
+            if isinstance(step, (ProductStep, LocalStep)):
+                lo, hi = step.span
+                wire_mats = _wire_products(step, mats[step.per_sample][..., lo:hi, :, :])
+                if isinstance(step, ProductStep):
+                    params.append(self._product_state(wire_mats, step.wires))
                 else:
-                    params.extend(_kron(wire_mats[..., a:b, :, :]) for a, b, _ in step["chunks"])
-            elif kind == "diag":
-                params.append(self._phases(step, tables[step["per_sample"]]))
+                    params.extend(_kron(wire_mats[..., a:b, :, :]) for a, b, _ in step.chunks)
+            elif isinstance(step, PhaseStep):
+                params.append(self._phases(step, tables[step.per_sample]))
             else:
                 params.append(None)
         return self.measure(apply_function(_Evolve, self, steps, batch, dtype, device, *params), signs)  # (B, n_out)
@@ -232,7 +292,7 @@ class EnginePlan:
     def _split(self, steps, params):
         """Pair each step with its parameters: a list of chunk matrices for local stages."""
         it = iter(params)
-        return [(step, [next(it) for _ in step["chunks"]] if step["kind"] == "local" else next(it))
+        return [(step, [next(it) for _ in step.chunks] if isinstance(step, LocalStep) else next(it))
                 for step in steps]
 
     def forward_state(self, steps, params, batch, dtype, device) -> torch.Tensor:
@@ -240,19 +300,19 @@ class EnginePlan:
         n = self.n_qubits
         paired = self._split(steps, params)
         # only the first stage can be the product state; otherwise start from |0...0>
-        state = paired.pop(0)[1] if paired and paired[0][0]["kind"] == "product" else zero_state(n, 1, dtype, device)
+        first = paired[0] if paired else None
+        state = paired.pop(0)[1] if first and isinstance(first[0], ProductStep) else zero_state(n, 1, dtype, device)
         for step, p in paired:
-            kind = step["kind"]
-            if kind == "local":
-                for (a, b, start), k in zip(step["chunks"], p):
+            if isinstance(step, LocalStep):
+                for (a, b, start), k in zip(step.chunks, p):
                     state = _apply_block(state, k, start, b - a, n)
-            elif kind == "perm":
-                state = state[:, step["perm"]]
-            elif kind == "diag":
+            elif isinstance(step, PermStep):
+                state = state[:, step.perm]
+            elif isinstance(step, PhaseStep):
                 state = state * p
-            else:
-                for op in step["ops"]:
-                    state = apply_matrix(state, op.matrix.to(device=device, dtype=dtype), op.wires, n)
+            elif isinstance(step, DenseStep):
+                for matrix, wires in zip(step.matrices, step.wires):
+                    state = apply_matrix(state, matrix, wires, n)
         return state.expand(batch, -1).contiguous() if state.shape[0] != batch else state
 
     def backward_sweep(self, steps, params, state, grad):
@@ -262,38 +322,32 @@ class EnginePlan:
         paired = self._split(steps, params)
         grads = []
         for step, p in reversed(paired):
-            kind = step["kind"]
-            if kind == "product":
+            if isinstance(step, ProductStep):
                 grads.append(grad if p.shape[0] == grad.shape[0] else grad.sum(0, keepdim=True))
-                continue
-            if kind == "local":
+            elif isinstance(step, LocalStep):
                 g_chunks = []
-                for (a, b, start), k in reversed(list(zip(step["chunks"], p))):
+                for (a, b, start), k in reversed(list(zip(step.chunks, p))):
                     k_inv = k.conj().transpose(-1, -2)
                     state = _apply_block(state, k_inv, start, b - a, n)
                     g_chunks.append(_block_grad(grad, state, start, b - a, n, per_sample=k.dim() == 3))
                     grad = _apply_block(grad, k_inv, start, b - a, n)
                 grads.extend(g_chunks)
-                continue
-            elif kind == "perm":
-                state, grad = state[:, step["inverse"]], grad[:, step["inverse"]]
+            elif isinstance(step, PermStep):
+                state, grad = state[:, step.inverse], grad[:, step.inverse]
                 grads.append(None)
-                continue
-            elif kind == "diag":
+            elif isinstance(step, PhaseStep):
                 state = state * p.conj()
                 g_d = grad * state.conj()
-                grads.append(g_d if step["per_sample"] else g_d.sum(0))
+                grads.append(g_d if step.per_sample else g_d.sum(0))
                 grad = grad * p.conj()
-                continue
             else:
-                for op in reversed(step["ops"]):
-                    u_inv = op.matrix.to(device=state.device, dtype=state.dtype).conj().T
-                    state = apply_matrix(state, u_inv, op.wires, n)
-                    grad = apply_matrix(grad, u_inv, op.wires, n)
+                for matrix, wires in zip(reversed(step.matrices), reversed(step.wires)):
+                    state = apply_matrix(state, matrix.conj().T, wires, n)
+                    grad = apply_matrix(grad, matrix.conj().T, wires, n)
                 grads.append(None)
         return grads[::-1]
 
-    def _product_state(self, wire_mats: torch.Tensor, wires: list[int]) -> torch.Tensor:
+    def _product_state(self, wire_mats: torch.Tensor, wires: tuple[int, ...]) -> torch.Tensor:
         """Kronecker product of each wire's ``M|0>`` (untouched wires stay |0>): ``(B or 1, 2**n)``."""
         cols = wire_mats[..., :, 0]  # (..., W, 2)
         zero = torch.tensor([1, 0], dtype=cols.dtype, device=cols.device)
@@ -304,10 +358,10 @@ class EnginePlan:
         return state if state.dim() == 2 else state.unsqueeze(0)
 
     @staticmethod
-    def _phases(step: dict, table: torch.Tensor) -> torch.Tensor:
-        if step["slots"].numel() == 0:
-            return torch.polar(torch.ones_like(step["c"]), step["c"])
-        phase = (table[..., step["slots"]] * step["factor"]) @ step["A"] + step["c"]
+    def _phases(step: PhaseStep, table: torch.Tensor) -> torch.Tensor:
+        if step.slots.numel() == 0:
+            return torch.polar(torch.ones_like(step.c), step.c)
+        phase = (table[..., step.slots] * step.factor) @ step.A + step.c
         return torch.polar(torch.ones_like(phase), phase)
 
     def measure(self, state: torch.Tensor, signs) -> torch.Tensor:
@@ -348,18 +402,18 @@ def _kron(mats: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _rotation_matrices(group: dict, table: torch.Tensor) -> torch.Tensor:
+def _rotation_matrices(group: RotationGroup, table: torch.Tensor) -> torch.Tensor:
     """All primitives' matrices ``C + cos(kθ)·A + sin(kθ)·S`` at once: ``(..., g, 2, 2)``."""
-    theta = table[..., group["slots"]] * group["factor"]
+    theta = table[..., group.slots] * group.factor
     shape = (*theta.shape, 1, 1)
-    return group["C"] + torch.cos(theta).reshape(shape) * group["A"] + torch.sin(theta).reshape(shape) * group["S"]
+    return group.C + torch.cos(theta).reshape(shape) * group.A + torch.sin(theta).reshape(shape) * group.S
 
 
-def _wire_products(step: dict, mats: torch.Tensor) -> torch.Tensor:
+def _wire_products(step: _WireStep, mats: torch.Tensor) -> torch.Tensor:
     """Per touched wire, the product of its primitives (in order): ``(..., W, 2, 2)``."""
-    if step["direct"]:
+    if step.direct:
         return mats
-    positions = step["positions"]
+    positions = step.positions
     eye = torch.eye(2, dtype=mats.dtype, device=mats.device).expand(*mats.shape[:-3], 1, 2, 2)
     mats = torch.cat([mats, eye], dim=-3)
     acc = mats[..., positions[0], :, :]

@@ -211,18 +211,21 @@ class _Adjoint(torch.autograd.Function):
         circuit, n, empty = ctx.lifted.lifted, ctx.lifted.lifted.n_qubits, theta.new_zeros(0)
         # PyTorch's gradient of a real L w.r.t. complex ψ is 2 ∂L/∂ψ*, i.e. 2 H_eff ψ.
         lam = torch.func.vjp(lambda psi: measure(psi, circuit.measurements, n), state)[1](grad_out)[0] / 2
-        psi, pairs = state, []
-        for op in reversed(circuit.ops):
-            dagger = op_matrix(op, theta, empty, state.dtype).conj().transpose(-1, -2)
+        # the trainable gates' matrices once, with their pullback: they also undo the gates below
+        trainable = [i for i, op in enumerate(circuit.ops) if any(a.source == INPUT for a in op.params)]
+        mats, pullback = torch.func.vjp(
+            lambda th: [op_matrix(circuit.ops[i], th, empty, state.dtype) for i in trainable], theta)
+        by_op, psi, overlaps = dict(zip(trainable, mats)), state, {}
+        for i in reversed(range(len(circuit.ops))):
+            op = circuit.ops[i]
+            u = by_op[i] if i in by_op else op_matrix(op, theta, empty, state.dtype)
+            dagger = u.conj().transpose(-1, -2)
             psi = apply_matrix(psi, dagger, op.wires, n)
-            if any(a.source == INPUT for a in op.params):
-                pairs.append((op, _wire_view(lam, op.wires, n).conj().transpose(1, 2) @ _wire_view(psi, op.wires, n)))
+            if i in by_op:
+                overlaps[i] = _wire_view(lam, op.wires, n).conj().transpose(1, 2) @ _wire_view(psi, op.wires, n)
             lam = apply_matrix(lam, dagger, op.wires, n)
-
-        def overlap(th):  # Σ Re Σ g ⊙ U(θ) over the trainable gates: dL/dθ is twice its gradient
-            return sum(((g * op_matrix(op, th, empty, state.dtype)).real.sum() for op, g in pairs), th.new_zeros(()))
-
-        return 2 * torch.func.grad(overlap)(theta), None
+        # dL/dθ is twice the gradient of Σ Re Σ g ⊙ U(θ), whose gradient for U is conj(g)
+        return 2 * pullback([overlaps[i].conj() for i in trainable])[0], None
 
 
 def execute(circuit: Circuit, inputs=None, weights=None, *, diff_method: str = "backprop", shots: int | None = None,

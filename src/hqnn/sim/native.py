@@ -17,8 +17,10 @@ circuit runs on the PyTorch engine (:mod:`hqnn.sim.engine`) instead; ``HQNN_NATI
 kernel off.
 Set ``HQNN_CC`` to choose the compiler (default ``cc``).
 
-Global phases are kept exactly (the decompositions are those of :mod:`hqnn.sim.prims`), but only
-measurements are computed here: circuits returning the state run on the engine.
+Gates are lowered by :func:`hqnn.sim.prims.lower_op`, as for the engine; the kernel then runs a
+two-wire diagonal as controlled or CNOT-conjugated single-qubit gates, and folds a controlled gate
+conjugated by fixed gates on its target (CRX = H·CRZ·H) into one. Global phases are kept exactly, but
+only measurements are computed here: circuits returning the state run on the engine.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ import numpy as np
 import torch
 
 from hqnn.exceptions import ResourceError, UnsupportedError, ValueRangeError
-from hqnn.sim.circuit import CONST, INPUT, Circuit, Op
+from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
 from hqnn.sim.engine import EnginePlan, apply_function
-from hqnn.sim.gates import GATES, GateSpec, complex_dtype_for, rotation_parts
-from hqnn.sim.prims import FIXED_1Q, ROTATIONS, perm_table
+from hqnn.sim.gates import GATES, complex_dtype_for, rotation_parts
+from hqnn.sim.prims import FIXED_1Q, lower_op, perm_table
 
 __all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable_reason", "MAX_QUBITS"]
 
@@ -99,9 +101,6 @@ class _Builder:
         row = np.concatenate([np.stack([m.real, m.imag], -1).reshape(-1) for m in parts] + [[k, scale]])
         self.prims.append(("u1", target, tuple(controls), row, cls, src, idx))
 
-    def fixed(self, target: int, matrix: np.ndarray, controls: tuple[int, ...] = ()) -> None:
-        self.u1(target, (np.asarray(matrix, dtype=complex), _ZERO2, _ZERO2, 0.0), None, controls)
-
     def perm(self, wires: tuple[int, ...], table: tuple[int, ...]) -> None:
         self.prims.append(("perm", tuple(wires), tuple(table)))
 
@@ -131,48 +130,59 @@ class _Builder:
         return ops
 
 
-# exp(-iθ/2 P⊗P) = (B⊗B)·CNOT·R(θ)·CNOT·(B†⊗B†), R = RX on the first wire (XX, YY) or RZ on the second (ZZ)
-_ISING = {"IsingXX": ((), 0, "RX"), "IsingYY": ((FIXED_1Q["S"],), 0, "RX"), "IsingZZ": ((), 1, "RZ")}
+_CNOT = perm_table("CNOT")
 
 
-def _control_block(spec: GateSpec) -> np.ndarray | None:
-    """For a two-wire gate controlled by its first wire, |0><0|⊗I + |1><1|⊗U: U's generator (U's matrix
-    for a fixed gate), else None."""
-    m = spec.matrix(dtype=torch.complex128).numpy() if spec.generator is None else spec.generator
-    u, head = m[2:, 2:], np.eye(2) if spec.generator is None else np.zeros((2, 2))
-    return u if len(m) == 4 and np.allclose(m, np.kron(np.diag([1, 0]), head) + np.kron(np.diag([0, 1]), u)) else None
+def _phase(a: np.ndarray, c: np.ndarray, angle: Angle | None) -> tuple | None:
+    """``exp(i(θ·a + c))`` on one wire (a, c per basis state) as ``(coefficients, angle)``; None for the identity."""
+    phase = np.diag(np.exp(1j * c))
+    if angle is None or not np.any(a):
+        return None if np.allclose(c, 0) else ((phase, _ZERO2, _ZERO2, 0.0), None)
+    if len({round(abs(v), 12) for v in a if v}) > 1:  # two frequencies: no C + cos·A + sin·S form
+        raise UnsupportedError(f"the native kernel cannot run the phase exp(iθ·{a.tolist()})")
+    c_, a_, s_, k = rotation_parts(-2 * np.diag(a))
+    return (phase @ c_, phase @ a_, phase @ s_, k), angle
 
 
-def _lower_op(b: _Builder, op: Op) -> None:
-    """Lower one gate by its row of the gate table (Rot, U3 and CRot as their factors)."""
-    w, p, spec = op.wires, op.params, GATES.get(op.name)
-    if op.matrix is not None and len(w) == 1:
-        b.fixed(w[0], op.matrix.numpy())
-    elif spec is None or op.matrix is not None:
-        raise UnsupportedError(f"the native kernel has no lowering for {op.name} on {len(w)} wires")
-    elif spec.factors:
-        for name, k in spec.factors:
-            _lower_op(b, Op(name, w, (p[k],)))
-    elif spec.n_wires == 1:
-        if p:
-            b.u1(w[0], ROTATIONS[spec.name], p[0])
+def _items(op: Op) -> list[tuple]:
+    """The kernel's gates for ``op`` from :func:`hqnn.sim.prims.lower_op` (Rot, U3 and CRot factor by
+    factor, so that each folds on its own): ("u1", target, controls, coefficients, angle) and ("perm",
+    wires, table). A two-wire diagonal depending on the parity of its bits runs as CNOT·R·CNOT, any
+    other as a phase on its second wire and one controlled by its first."""
+    if op.matrix is None and GATES[op.name].factors:
+        return [item for name, k in GATES[op.name].factors for item in _items(Op(name, op.wires, (op.params[k],)))]
+    out: list[tuple] = []
+    for p in lower_op(op):
+        if p.kind == "local":
+            out.append(("u1", p.wires[0], (), p.coeffs, p.angle))
+        elif p.kind == "perm":
+            out.append(("perm", p.wires, p.table))
+        elif p.kind == "diag" and len(p.wires) == 2:
+            (w0, w1), (a, c) = p.wires, (np.reshape(v, (2, 2)) for v in p.coeffs)  # [bit 0, bit 1]
+            parity = np.allclose(a, a[::-1, ::-1]) and np.allclose(c, c[::-1, ::-1])  # a function of b0 xor b1
+            cnot = [("perm", p.wires, _CNOT)] if parity else []
+            parts = [((), a[0], c[0])] + ([] if parity else [((w0,), a[1] - a[0], c[1] - c[0])])
+            out += cnot + [("u1", w1, ctl, *ph) for ctl, x, y in parts if (ph := _phase(x, y, p.angle))] + cnot
         else:
-            b.fixed(w[0], FIXED_1Q[spec.name])
-    elif spec.permutation:
-        b.perm(w, perm_table(spec.name))
-    elif spec.name in _ISING:
-        basis, at, rotation = _ISING[spec.name]
-        for m, wire in itertools.product(basis, w):
-            b.fixed(wire, m.conj().T)
-        b.perm(w, perm_table("CNOT"))
-        b.u1(w[at], ROTATIONS[rotation], p[0])
-        b.perm(w, perm_table("CNOT"))
-        for m, wire in itertools.product(basis, w):
-            b.fixed(wire, m)
-    elif spec.n_params <= 1 and (u := _control_block(spec)) is not None:
-        b.u1(w[1], rotation_parts(u) if p else (u, _ZERO2, _ZERO2, 0.0), p[0] if p else None, (w[0],))
-    else:
-        raise UnsupportedError(f"the native kernel has no lowering for {op.name} on {len(w)} wires")
+            raise UnsupportedError(f"the native kernel has no lowering for {op.name} on {len(op.wires)} wires")
+    return _fold(out)
+
+
+def _fold(items: list[tuple]) -> list[tuple]:
+    """A controlled gate (or CNOT) between fixed gates on its target that undo each other (CRX = H·CRZ·H,
+    CY = S·CNOT·S†) as one controlled gate."""
+    for i, item in enumerate(items):
+        core = ("u1", item[1][1], (item[1][0],), (FIXED_1Q["PauliX"], _ZERO2, _ZERO2, 0.0), None) \
+            if item[0] == "perm" and item[2] == _CNOT else item
+        rest = items[:i] + items[i + 1:]
+        if not (core[0] == "u1" and core[2] and rest and all(
+                x[0] == "u1" and x[1] == core[1] and not x[2] and x[4] is None for x in rest)):
+            continue
+        before, after = (functools.reduce(lambda m, x: x[3][0] @ m, r, np.eye(2)) for r in (items[:i], items[i + 1:]))
+        if np.allclose(after @ before, np.eye(2)):
+            c, a, s, k = core[3]
+            return [(*core[:3], (after @ c @ before, after @ a @ before, after @ s @ before, k), core[4])]
+    return items
 
 
 def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +201,8 @@ def lower(circuit: Circuit) -> tuple[np.ndarray, np.ndarray]:
             raise UnsupportedError(f"the native kernel runs gates only; got a {op.kind} ({op.name})")
         if any(a.transform is not None or a.choices > 1 for a in op.params):
             raise UnsupportedError(f"{op.name}: transformed or randomly offset angles are not supported natively")
-        _lower_op(b, op)
+        for item in _items(op):
+            b.perm(item[1], item[2]) if item[0] == "perm" else b.u1(item[1], item[3], item[4], item[2])
     meas: list[list] = []  # [kind, output offset, mask or width, 0 or wires (then their masks' offset)]
     offset = 0
     for m in circuit.measurements:

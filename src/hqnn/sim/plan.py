@@ -1,12 +1,11 @@
-"""Execution plans: a circuit compiled once (cached by structure) into stages run on every batch.
+"""Execution plans: a circuit compiled once into stages run on every batch.
 
-This module holds the plan cache and the generic gate-by-gate plan; faster stage kinds are
-chosen by :func:`compile_circuit` where the circuit's structure allows them.
+This module holds the generic gate-by-gate plan and :func:`compile_circuit`, which chooses the
+fastest plan that the circuit's structure allows and keeps it on the circuit object.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Protocol
 
 import torch
@@ -50,10 +49,6 @@ class GatePlan:
         return measure(state, self.circuit.measurements, self.n_qubits)
 
 
-_CACHE: dict[tuple, Plan] = {}
-_CACHE_SIZE = 256
-
-
 class NativePlan:
     """The native CPU kernel (:mod:`hqnn.sim.native`); the engine where it cannot run (another device,
     or no C compiler), which with ``strict`` is an error instead, and where the engine is faster
@@ -92,32 +87,20 @@ def _build(circuit: Circuit, method: str) -> Plan:
         return EnginePlan(circuit)
 
 
-_BY_CIRCUIT: weakref.WeakKeyDictionary[Circuit, dict] = weakref.WeakKeyDictionary()
-
-
 def compile_circuit(circuit: Circuit, method: str = "auto") -> Plan:
-    """The plan for ``circuit``, built once per structure and method and then reused.
-
-    The plan is also remembered on the circuit object until its ops or measurements change (by
-    appending, or by assigning new lists), so repeated calls skip computing the structure key.
+    """The plan for ``circuit``, built on the first call and kept on the circuit object (no global
+    cache) until its ops or measurements change (by appending, or by assigning new lists).
+    :class:`~hqnn.qnn.QuantumLayer` compiles at construction and holds its plan.
     """
     if method not in METHODS:
         raise ConfigError(f"unknown simulation method {method!r}; valid: {', '.join(METHODS)}")
-    remembered = _BY_CIRCUIT.setdefault(circuit, {})
-    # holding the lists themselves (not their ids) means a replaced list can never look unchanged;
-    # the plan is held weakly (it refers to a circuit: a strong reference could keep the key alive)
+    remembered = circuit.__dict__.setdefault("_plans", {})  # dropped when the circuit is copied or pickled
+    # holding the lists themselves (not their ids) means a replaced list can never look unchanged
     stamp = (circuit.ops, len(circuit.ops), circuit.measurements, len(circuit.measurements),
              circuit.n_inputs, circuit.n_weights)
     hit = remembered.get(method)
     if hit is not None and all(a is b if isinstance(a, list) else a == b for a, b in zip(hit[0], stamp)):
-        plan = hit[1]()
-        if plan is not None:
-            return plan
-    key = (circuit.structure_key(), method)
-    plan = _CACHE.get(key)
-    if plan is None:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        plan = _CACHE[key] = _build(circuit, method)
-    remembered[method] = (stamp, weakref.ref(plan))
+        return hit[1]
+    plan = _build(circuit, method)
+    remembered[method] = (stamp, plan)
     return plan

@@ -7,8 +7,8 @@
 Everything is read from the gate table (:data:`hqnn.sim.gates.GATES`): one-angle gates lower by
 their generator and class, Rot, U3 and CRot as the product of their factors. Every decomposition is
 exact, global phase included (so ``state()`` matches PennyLane), and the few basis changes are below:
-CRX = H_t·CRZ·H_t, CRY = S_t·H_t·CRZ·H_t·S†_t, CY = S_t·CNOT·S†_t, IsingXX = (H⊗H)·ZZ·(H⊗H),
-IsingYY = (SH⊗SH)·ZZ·(HS†⊗HS†). A gate with no such lowering (and a multi-qubit QubitUnitary) stays dense.
+CRX = H_t·CRZ·H_t, CRY = S_t·H_t·CRZ·H_t·S†_t, CY = S_t·CNOT·S†_t, IsingXX = CNOT·RX_0·CNOT,
+IsingYY = (S⊗S)·XX·(S†⊗S†). A gate with no such lowering (and a multi-qubit QubitUnitary) stays dense.
 """
 
 from __future__ import annotations
@@ -18,28 +18,27 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hqnn.sim.circuit import CONST, Angle, Op
+from hqnn.sim.circuit import Angle, Op
 from hqnn.sim.gates import GATES, GateKind, rotation_parts
 
-__all__ = ["Prim", "lower_op", "perm_table", "PERMUTATIONS", "ROTATIONS", "FIXED_1Q", "S_DAGGER"]
+__all__ = ["Prim", "lower_op", "perm_table", "FIXED_1Q"]
 
 _ZERO = np.zeros((2, 2), dtype=complex)
 
 
 # name -> (C, A, S, k): matrix(θ) = C + cos(kθ) A + sin(kθ) S
-ROTATIONS = {s.name: rotation_parts(s.generator) for s in GATES.values() if s.n_wires == 1 and s.generator is not None}
+_ROTATIONS = {s.name: rotation_parts(s.generator) for s in GATES.values() if s.n_wires == 1 and s.generator is not None}
 FIXED_1Q = {s.name: s.matrix(dtype=torch.complex128).numpy()
             for s in GATES.values() if s.n_wires == 1 and not s.n_params}
-S_DAGGER = FIXED_1Q["S"].conj().T
+_S_DAGGER = FIXED_1Q["S"].conj().T
 _H = FIXED_1Q["Hadamard"]
-# Gates lowered as a basis change B on some of their wires around a diagonal or permutation core:
+# Gates lowered as a basis change B on some of their wires around a core gate:
 # name -> (core, wire positions, B's factors in time order); the core is followed by B† (factors reversed).
 _CONJUGATED = {
     "CRX": ("CRZ", (1,), (_H,)),
-    "CRY": ("CRZ", (1,), (S_DAGGER, _H)),
-    "CY": ("CNOT", (1,), (S_DAGGER,)),
-    "IsingXX": ("IsingZZ", (0, 1), (_H,)),
-    "IsingYY": ("IsingZZ", (0, 1), (S_DAGGER, _H)),
+    "CRY": ("CRZ", (1,), (_S_DAGGER, _H)),
+    "CY": ("CNOT", (1,), (_S_DAGGER,)),
+    "IsingYY": ("IsingXX", (0, 1), (_S_DAGGER,)),
 }
 
 
@@ -65,9 +64,6 @@ def _fixed(wire: int, matrix: np.ndarray) -> Prim:
     return Prim("local", (wire,), None, (matrix, _ZERO, _ZERO, 0.0))
 
 
-PERMUTATIONS = tuple(s.name for s in GATES.values() if s.kind is GateKind.PERMUTATION and s.n_wires > 1)
-
-
 def perm_table(name: str) -> tuple[int, ...]:
     """For each output index of a permutation gate, the input index it takes."""
     matrix = GATES[name].matrix(dtype=torch.complex128).real.numpy()
@@ -87,8 +83,11 @@ def lower_op(op: Op) -> list[Prim]:
         before = [_fixed(w[i], m) for m in basis for i in positions]
         after = [_fixed(w[i], m.conj().T) for m in reversed(basis) for i in positions]
         return before + lower_op(Op(core, w, p)) + after
+    if op.name == "IsingXX":  # exp(-iθ/2 X⊗X): conjugating X⊗I by CNOT gives X⊗X
+        return [Prim("perm", w, table=perm_table("CNOT")), *lower_op(Op("RX", w[:1], p)),
+                Prim("perm", w, table=perm_table("CNOT"))]
     if spec.n_wires == 1:
-        return [Prim("local", w, p[0], ROTATIONS[op.name]) if p else _fixed(w[0], FIXED_1Q[op.name])]
+        return [Prim("local", w, p[0], _ROTATIONS[op.name]) if p else _fixed(w[0], FIXED_1Q[op.name])]
     if spec.kind is GateKind.PERMUTATION:
         return [Prim("perm", w, table=perm_table(op.name))]
     if spec.kind is GateKind.DIAGONAL:  # phase θ·a + c: a = -diag(G)/2 (exp(-iθG/2)), c = the fixed phases
@@ -100,5 +99,3 @@ def lower_op(op: Op) -> list[Prim]:
         return [Prim("dense", w, op=Op("QubitUnitary", w, (), spec.matrix(dtype=torch.complex128)))]
     return [Prim("dense", w, op=op)]
 
-
-CONST_ZERO = Angle(CONST, -1, 0.0)
