@@ -55,14 +55,15 @@ class BenchModel:
 
 # Options beyond the trainer's defaults, chosen by measurement on a 2-core VM (benchmarks/README.md):
 # channels-last halves the SP&A-Net trunk's conv time but slows the spiking CNN's tiny convs 2x and
-# does nothing for the blog CNN; torch.compile (inductor) adds ~1.2x on HCQDL for a first step of
-# 1-4 min (it pays back within a few of the preset's 20 epochs), gained 1.3x on the blog CNN at 1
+# does nothing for the blog CNN. torch.compile (inductor) added ~1.2x on HCQDL before the small-map
+# convs and the fused optimiser, 1.02x after them (619 vs 605 samples/s, paired against eager, 2
+# threads), for a first step of 13 s (warm cache) to 4 min; it gained 1.3x on the blog CNN at 1
 # thread but lost 2x at 2 busy threads, and compiles SQDR-CNN whole but makes its step slower.
 BENCH_MODELS: dict[str, BenchModel] = {
     m.model: m
     for m in (
         # WM-811K: 172,950 labelled maps, 20% test, 25% of the rest validation
-        BenchModel("hcqdl", "wm811k_hcqdl", ("train.channels_last=true", "train.compile=true"), 103_770),
+        BenchModel("hcqdl", "wm811k_hcqdl", ("train.channels_last=true",), 103_770),
         # MNIST: 60,000 training images, 10% validation
         BenchModel("sqdr_cnn", "mnist_sqdr", (), 54_000),
         BenchModel("sqdr_cnn_noisy", "mnist_sqdr", (), 54_000),
