@@ -342,8 +342,9 @@ class EnginePlan:
                 grad = grad * p.conj()
             else:
                 for matrix, wires in zip(reversed(step.matrices), reversed(step.wires)):
-                    state = apply_matrix(state, matrix.conj().T, wires, n)
-                    grad = apply_matrix(grad, matrix.conj().T, wires, n)
+                    u_inv = matrix.conj().T
+                    state = apply_matrix(state, u_inv, wires, n)
+                    grad = apply_matrix(grad, u_inv, wires, n)
                 grads.append(None)
         return grads[::-1]
 

@@ -49,7 +49,7 @@ from hqnn.exceptions import ResourceError, UnsupportedError, ValueRangeError
 from hqnn.sim.circuit import CONST, INPUT, Angle, Circuit, Op
 from hqnn.sim.engine import EnginePlan, apply_function
 from hqnn.sim.gates import GATES, complex_dtype_for, rotation_parts
-from hqnn.sim.prims import FIXED_1Q, lower_op, perm_table
+from hqnn.sim.prims import CNOT_TABLE, FIXED_1Q, lower_op
 
 __all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable_reason", "MAX_QUBITS"]
 
@@ -130,9 +130,6 @@ class _Builder:
         return ops
 
 
-_CNOT = perm_table("CNOT")
-
-
 def _phase(a: np.ndarray, c: np.ndarray, angle: Angle | None) -> tuple | None:
     """``exp(i(θ·a + c))`` on one wire (a, c per basis state) as ``(coefficients, angle)``; None for the identity."""
     phase = np.diag(np.exp(1j * c))
@@ -160,7 +157,7 @@ def _items(op: Op) -> list[tuple]:
         elif p.kind == "diag" and len(p.wires) == 2:
             (w0, w1), (a, c) = p.wires, (np.reshape(v, (2, 2)) for v in p.coeffs)  # [bit 0, bit 1]
             parity = np.allclose(a, a[::-1, ::-1]) and np.allclose(c, c[::-1, ::-1])  # a function of b0 xor b1
-            cnot = [("perm", p.wires, _CNOT)] if parity else []
+            cnot = [("perm", p.wires, CNOT_TABLE)] if parity else []
             parts = [((), a[0], c[0])] + ([] if parity else [((w0,), a[1] - a[0], c[1] - c[0])])
             out += cnot + [("u1", w1, ctl, *ph) for ctl, x, y in parts if (ph := _phase(x, y, p.angle))] + cnot
         else:
@@ -173,7 +170,7 @@ def _fold(items: list[tuple]) -> list[tuple]:
     CY = S·CNOT·S†) as one controlled gate."""
     for i, item in enumerate(items):
         core = ("u1", item[1][1], (item[1][0],), (FIXED_1Q["PauliX"], _ZERO2, _ZERO2, 0.0), None) \
-            if item[0] == "perm" and item[2] == _CNOT else item
+            if item[0] == "perm" and item[2] == CNOT_TABLE else item
         rest = items[:i] + items[i + 1:]
         if not (core[0] == "u1" and core[2] and rest and all(
                 x[0] == "u1" and x[1] == core[1] and not x[2] and x[4] is None for x in rest)):

@@ -21,7 +21,7 @@ import torch
 from hqnn.sim.circuit import Angle, Op
 from hqnn.sim.gates import GATES, GateKind, rotation_parts
 
-__all__ = ["Prim", "lower_op", "perm_table", "FIXED_1Q"]
+__all__ = ["Prim", "lower_op", "perm_table", "FIXED_1Q", "CNOT_TABLE"]
 
 _ZERO = np.zeros((2, 2), dtype=complex)
 
@@ -70,6 +70,9 @@ def perm_table(name: str) -> tuple[int, ...]:
     return tuple(int(i) for i in matrix.argmax(axis=1))
 
 
+CNOT_TABLE = perm_table("CNOT")
+
+
 def lower_op(op: Op) -> list[Prim]:
     """The primitives of one op, in application order."""
     w, p = op.wires, op.params
@@ -84,8 +87,7 @@ def lower_op(op: Op) -> list[Prim]:
         after = [_fixed(w[i], m.conj().T) for m in reversed(basis) for i in positions]
         return before + lower_op(Op(core, w, p)) + after
     if op.name == "IsingXX":  # exp(-iθ/2 X⊗X): conjugating X⊗I by CNOT gives X⊗X
-        return [Prim("perm", w, table=perm_table("CNOT")), *lower_op(Op("RX", w[:1], p)),
-                Prim("perm", w, table=perm_table("CNOT"))]
+        return [Prim("perm", w, table=CNOT_TABLE), *lower_op(Op("RX", w[:1], p)), Prim("perm", w, table=CNOT_TABLE)]
     if spec.n_wires == 1:
         return [Prim("local", w, p[0], _ROTATIONS[op.name]) if p else _fixed(w[0], FIXED_1Q[op.name])]
     if spec.kind is GateKind.PERMUTATION:
