@@ -5,8 +5,8 @@ alternating sample by sample (so load from other work hits both alike):
 
 * ``hqnn``: a :class:`~hqnn.train.trainer.Trainer` built from the preset on synthetic data of the
   preset's shape, with the trainer's default speed options (``train.small_map_convs``,
-  ``train.fused_optimizer``) and the model's own (:data:`BENCH_MODELS`), stepping through what its
-  training pass does per batch: the next batch from its loader, ``data.prepare`` (augment, resize,
+  ``train.fused_optimizer``, ``train.flat_params``) and the model's own (:data:`BENCH_MODELS`), stepping
+  through what its training pass does per batch: the next batch from its loader, ``data.prepare`` (augment, resize,
   normalise) and :meth:`~hqnn.train.trainer.Trainer.train_step`, under the settings of its ``fit``
   (``train.deterministic``).
 * ``eager``: the same model from ``create_model`` with the same arguments and optimiser, a plain
@@ -255,7 +255,7 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
     return rows
 
 
-SPEED_OPTIONS = ("small_map_convs", "fused_optimizer", "channels_last", "compile")
+SPEED_OPTIONS = ("small_map_convs", "fused_optimizer", "flat_params", "channels_last", "compile")
 
 
 def speed_options(config) -> list[str]:

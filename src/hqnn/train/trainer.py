@@ -55,7 +55,7 @@ from hqnn.train.distributed import (
 )
 from hqnn.train.loaders import DataBundle, make_loader
 from hqnn.train.metrics import METRIC_NAMES, classification_metrics, full_report, is_better
-from hqnn.train.optim import build_optimizer, build_scheduler
+from hqnn.train.optim import FlatParameters, build_optimizer, build_scheduler
 from hqnn.train.rundir import write_history
 from hqnn.train.speed import prepare_model
 
@@ -445,7 +445,11 @@ class Trainer:
         else:
             params = [p for p in self.model.parameters() if p.requires_grad]
         self.train_network = wrap_model(self.network, self.device)
-        self.optimizer = build_optimizer(params, self.config.optim, fused=self.config.train.fused_optimizer)
+        # train.flat_params: the phase's parameters move into one flat buffer for the optimiser (not
+        # under DDP, whose gradient buckets copy per parameter anyway)
+        self.flat = FlatParameters(params) if self.config.train.flat_params and not self.dist.enabled else None
+        self.optimizer = build_optimizer(self.flat.tensors if self.flat else params, self.config.optim,
+                                         fused=self.config.train.fused_optimizer)
         self.scheduler, self.per_batch = build_scheduler(
             self.optimizer, self.config.schedule, self.config.optim.lr, epochs, len(self.loaders["train"])
         )
@@ -472,7 +476,7 @@ class Trainer:
             self._continue_schedule(state["optimizer"], state["epoch"] - self._phase_start(self.phase_index))
             log.info("%s: extending from %d to %d epochs", self.model_name, saved_total, total)
         else:
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optimizer.load_state_dict(self._optimizer_state_in(state["optimizer"]))
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
@@ -496,9 +500,18 @@ class Trainer:
                 for _ in range(steps):
                     self.scheduler.step()
         scheduled = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
-        self.optimizer.load_state_dict(optimizer_state)
+        self.optimizer.load_state_dict(self._optimizer_state_in(optimizer_state))
         for group, values in zip(self.optimizer.param_groups, scheduled):
             group.update(values)
+
+    def _optimizer_state_in(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's optimiser state (always per parameter tensor) for this trainer's optimiser."""
+        return state if self.flat is None else self.flat.flat_state(state)
+
+    def _optimizer_state_out(self) -> dict[str, Any]:
+        """The optimiser's state per parameter tensor, as checkpoints hold it whatever train.flat_params."""
+        state = self.optimizer.state_dict()
+        return state if self.flat is None else self.flat.per_parameter_state(state)
 
     def _checkpoint(self) -> None:
         rng = all_gather_objects(_rng_state(self.generator))  # each rank's streams (a collective)
@@ -511,7 +524,7 @@ class Trainer:
                 "epoch": self.epoch,
                 "phase_index": self.phase_index,
                 "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
+                "optimizer": self._optimizer_state_out(),
                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
                 "best": self.best,
                 "history": self.history,
@@ -525,13 +538,22 @@ class Trainer:
     # -- one step, one pass ------------------------------------------------------------------------
 
     def _step(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=True)
+        if self.flat is not None:
+            self.flat.zero_grad()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
         logits = self.train_network(inputs)  # (B, n_classes)
         if self.dist.enabled:
             loss = self._global_batch_loss(logits, labels)
         else:
             loss = self.criterion(logits, labels)
         loss.backward()
+        if self.flat is not None and (unused := self.flat.unused()):
+            names = {id(p): name for name, p in self.model.named_parameters()}
+            log.warning("%s: %d parameters got no gradient (%s); with train.flat_params they are updated as if "
+                        "it were zero (momentum and weight decay still move them); train.flat_params=false "
+                        "skips them", self.model_name, len(unused),
+                        ", ".join(names.get(id(self.flat.params[i]), "?") for i in unused[:5]))
         if self.monitor is not None:
             self.monitor.after_backward()
         self.optimizer.step()
