@@ -122,3 +122,15 @@ def test_pipelines_shapes_and_recipe_settings():
         normalization("coco")
     with pytest.raises(ShapeError):
         evaluate(images, torch.zeros(4, 2, 8, 8))
+
+
+def test_resize_to_skips_a_batch_already_at_size_and_resizes_others():
+    import kornia.augmentation as K
+
+    from hqnn.data import ResizeTo
+
+    x = torch.rand(4, 1, 28, 28)
+    assert ResizeTo(28)(x) is x
+    torch.testing.assert_close(K.Resize((28, 28), antialias=True)(x), x, rtol=0, atol=0)  # why skipping is exact
+    y = torch.rand(3, 3, 32, 40)
+    torch.testing.assert_close(ResizeTo(16)(y), K.Resize((16, 16), antialias=True)(y), rtol=0, atol=0)

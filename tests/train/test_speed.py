@@ -134,3 +134,17 @@ def test_fused_and_plain_optimizers_take_the_same_steps(name):
             opt.step()
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-12)
+
+
+def test_native_layers_swap_in_place_and_can_be_switched_off():
+    from hqnn.layers.native_layers import NativeIFNeuron, layers_library
+
+    if layers_library(torch.float32) is None:
+        pytest.skip("needs a C compiler for the native layer kernels")
+    on, off = create_model("sqdr_cnn", time_steps=2), create_model("sqdr_cnn", time_steps=2)
+    keys = set(on.state_dict())
+    assert prepare_model(on, TrainConfig()) is on
+    assert sum(isinstance(m, NativeIFNeuron) for m in on.modules()) == 4
+    assert set(on.state_dict()) == keys
+    prepare_model(off, TrainConfig(native_layers=False))
+    assert not any(isinstance(m, NativeIFNeuron) for m in off.modules())

@@ -255,7 +255,7 @@ def _bench_model(entry: BenchModel, repeats: int, min_sample_s: float, device: s
     return rows
 
 
-SPEED_OPTIONS = ("small_map_convs", "fused_optimizer", "flat_params", "channels_last", "compile")
+SPEED_OPTIONS = ("small_map_convs", "native_layers", "fused_optimizer", "flat_params", "channels_last", "compile")
 
 
 def speed_options(config) -> list[str]:

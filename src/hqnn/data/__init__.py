@@ -14,7 +14,14 @@ from hqnn.data.idx import load_fashion_mnist, load_mnist, read_idx
 from hqnn.data.quantum_features import cached_quantum_descriptors, extract_qubit_inputs, quantum_descriptors, vec_to_map
 from hqnn.data.registry import DatasetInfo, dataset_info, list_datasets, load_dataset
 from hqnn.data.splits import class_counts, class_weights, diana_split, load_or_create_split, stratified_split
-from hqnn.data.transforms import NORMALIZATION_PRESETS, ImagePipeline, eval_pipeline, normalization, train_pipeline
+from hqnn.data.transforms import (
+    NORMALIZATION_PRESETS,
+    ImagePipeline,
+    ResizeTo,
+    eval_pipeline,
+    normalization,
+    train_pipeline,
+)
 from hqnn.data.wafer_maps import RandomRot90Flip, resize_nearest, wafer_maps_to_tensor
 from hqnn.data.wm811k import WM811K_CLASSES, WaferMapSet, convert_wm811k, load_wm811k
 
@@ -24,6 +31,7 @@ __all__ = [
     "ImagePipeline",
     "NORMALIZATION_PRESETS",
     "RandomRot90Flip",
+    "ResizeTo",
     "WM811K_CLASSES",
     "WaferMapSet",
     "cached_quantum_descriptors",

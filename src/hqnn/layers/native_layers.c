@@ -1,0 +1,183 @@
+/* CPU kernels for the spiking CNN's layers (loaded by native_layers.py).
+ *
+ * Two layers whose PyTorch form is bound by per-op overhead at SQDR-CNN's sizes:
+ *
+ *  - the multi-step integrate-and-fire neuron: T time steps of a handful of elementwise ops each,
+ *    forward and backward through time, become one pass per block of neurons with the membrane
+ *    potential (or its gradient) held in a local buffer;
+ *  - 3x3 convolutions (stride 1, zero padding 1) with few channels, where oneDNN's setup and
+ *    weight-gradient reduction cost far more than the arithmetic: direct loops, vectorised along
+ *    the image row.
+ *
+ * Compiled twice, with -DSINGLE (float) and without (double). Every array is contiguous. The weight
+ * gradient is reduced over fixed blocks of samples in a fixed order, so results do not depend on
+ * the number of threads.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#ifdef SINGLE
+typedef float real;
+#else
+typedef double real;
+#endif
+
+#define NEURON_BLOCK 512 /* neurons per work item: the potential buffer stays in L1 */
+#define SAMPLE_BLOCK 8   /* samples per partial weight gradient */
+
+/* IF forward over x (T, N): h = v + x[t]; s = [h >= thr]; v = h (1 - s) + reset s; v starts at reset.
+ * Writes spikes (T, N) and the charges h (T, N) that the backward pass needs. */
+void hq_if_forward(const real *x, int64_t T, int64_t N, real thr, real reset, real *spikes, real *charges,
+                   int threads) {
+    int64_t blocks = (N + NEURON_BLOCK - 1) / NEURON_BLOCK;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t lo = b * NEURON_BLOCK, len = N - lo < NEURON_BLOCK ? N - lo : NEURON_BLOCK;
+        real v[NEURON_BLOCK];
+        for (int64_t i = 0; i < len; i++) v[i] = reset;
+        for (int64_t t = 0; t < T; t++) {
+            const real *xt = x + t * N + lo;
+            real *st = spikes + t * N + lo, *ht = charges + t * N + lo;
+            for (int64_t i = 0; i < len; i++) {
+                real h = v[i] + xt[i];
+                real s = h >= thr ? (real)1 : (real)0;
+                ht[i] = h;
+                st[i] = s;
+                v[i] = h * (1 - s) + reset * s;
+            }
+        }
+    }
+}
+
+/* IF backward through time. With g = dL/dS[t] and u = dL/dV[t] (0 after the last step):
+ * dL/dH[t] = u (1 - S) + (g + u (reset - H)) sg(H - thr), sg(d) = (alpha/2) / (1 + (pi/2 alpha d)^2);
+ * dL/dX[t] = dL/dH[t] = dL/dV[t-1]. scale_sq = (pi/2 alpha)^2. */
+void hq_if_backward(const real *charges, const real *spikes, const real *grad_spikes, int64_t T, int64_t N,
+                    real thr, real reset, real alpha, real scale_sq, real *grad_x, int threads) {
+    int64_t blocks = (N + NEURON_BLOCK - 1) / NEURON_BLOCK;
+    real half = alpha / 2;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t b = 0; b < blocks; b++) {
+        int64_t lo = b * NEURON_BLOCK, len = N - lo < NEURON_BLOCK ? N - lo : NEURON_BLOCK;
+        real later[NEURON_BLOCK];
+        for (int64_t i = 0; i < len; i++) later[i] = 0;
+        for (int64_t t = T - 1; t >= 0; t--) {
+            const real *ht = charges + t * N + lo, *st = spikes + t * N + lo, *gt = grad_spikes + t * N + lo;
+            real *out = grad_x + t * N + lo;
+            for (int64_t i = 0; i < len; i++) {
+                real offset = ht[i] - thr;
+                real surrogate = half / (1 + offset * offset * scale_sq);
+                real u = later[i];
+                real total = gt[i] + u * (reset - ht[i]);
+                real grad = total * surrogate + u * (1 - st[i]);
+                out[i] = grad;
+                later[i] = grad;
+            }
+        }
+    }
+}
+
+/* cols (C*9, H*W): row (c, ky, kx) holds in[c, y + ky - 1, x + kx - 1] at (y, x), 0 outside the image. */
+static void im2col3x3(const real *in, int64_t C, int64_t H, int64_t W, real *cols) {
+    int64_t plane = H * W;
+    for (int64_t c = 0; c < C; c++)
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                real *row = cols + ((c * 3 + ky) * 3 + kx) * plane;
+                const real *src = in + c * plane;
+                for (int64_t y = 0; y < H; y++) {
+                    int64_t sy = y + ky - 1;
+                    real *d = row + y * W;
+                    if (sy < 0 || sy >= H) {
+                        memset(d, 0, sizeof(real) * W);
+                        continue;
+                    }
+                    for (int64_t x = 0; x < W; x++) {
+                        int64_t sx = x + kx - 1;
+                        d[x] = sx >= 0 && sx < W ? src[sy * W + sx] : 0;
+                    }
+                }
+            }
+}
+
+/* out[n, o] = sum_c conv3x3(in[n, c], w[o, c]) with zero padding 1, stride 1: per sample, im2col
+ * then out (O, H*W) = w (O, C*9) cols (C*9, H*W), vectorised along H*W.
+ * in (N, C, H, W), w (O, C, 3, 3), out (N, O, H, W). Returns 1 when out of memory. */
+int hq_conv3x3_forward(const real *in, const real *w, int64_t N, int64_t C, int64_t O, int64_t H, int64_t W,
+                       real *out, int threads) {
+    int64_t plane = H * W, K = C * 9;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        real *cols = malloc(sizeof(real) * (size_t)(K * plane));
+        if (!cols) failed = 1;
+#pragma omp for schedule(static)
+        for (int64_t n = 0; n < N; n++) {
+            if (!cols) continue;
+            im2col3x3(in + n * C * plane, C, H, W, cols);
+            for (int64_t o = 0; o < O; o++) {
+                real *dst = out + (n * O + o) * plane;
+                const real *wo = w + o * K;
+                memset(dst, 0, sizeof(real) * plane);
+                for (int64_t k = 0; k < K; k++) {
+                    real tap = wo[k];
+                    const real *row = cols + k * plane;
+#pragma omp simd
+                    for (int64_t p = 0; p < plane; p++) dst[p] += tap * row[p];
+                }
+            }
+        }
+        free(cols);
+    }
+    return failed;
+}
+
+/* grad_w[o, c, ky, kx] = sum_{n, y, x} g[n, o, y, x] in[n, c, y + ky - 1, x + kx - 1], g (N, O, H, W):
+ * per sample, dot products of g's rows with the im2col rows. Each block of SAMPLE_BLOCK samples sums
+ * into its own partial and the partials are added in block order. Returns 1 when out of memory. */
+int hq_conv3x3_weight_grad(const real *in, const real *g, int64_t N, int64_t C, int64_t O, int64_t H, int64_t W,
+                           real *grad_w, int threads) {
+    int64_t plane = H * W, K = C * 9, taps = O * K, blocks = (N + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
+    real *partial = calloc((size_t)(blocks * taps), sizeof(real));
+    if (!partial) return 1;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        real *cols = malloc(sizeof(real) * (size_t)(K * plane));
+        if (!cols) failed = 1;
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            if (!cols) continue;
+            int64_t n1 = (b + 1) * SAMPLE_BLOCK < N ? (b + 1) * SAMPLE_BLOCK : N;
+            real *part = partial + b * taps;
+            for (int64_t n = b * SAMPLE_BLOCK; n < n1; n++) {
+                im2col3x3(in + n * C * plane, C, H, W, cols);
+                for (int64_t o = 0; o < O; o++) {
+                    const real *go = g + (n * O + o) * plane;
+                    for (int64_t k = 0; k < K; k++) {
+                        const real *row = cols + k * plane;
+                        real sum = 0;
+#pragma omp simd reduction(+ : sum)
+                        for (int64_t p = 0; p < plane; p++) sum += go[p] * row[p];
+                        part[o * K + k] += sum;
+                    }
+                }
+            }
+        }
+        free(cols);
+    }
+    if (!failed)
+        for (int64_t t = 0; t < taps; t++) {
+            real sum = 0;
+            for (int64_t b = 0; b < blocks; b++) sum += partial[b * taps + t];
+            grad_w[t] = sum;
+        }
+    free(partial);
+    return failed;
+}
+
+const char hq_layers_version[] = "hqnn-layers-kernels 1";

@@ -1,0 +1,173 @@
+"""The native spiking-layer kernels against independent oracles: the IF neuron against its
+step-by-step autograd form (ATanSpike per step, reset not detached) and against IFNeuron, the 3x3
+convolution against torch's conv2d and gradcheck in float64; whole SQDR-CNN models swapped in place."""
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hqnn.layers import IFNeuron, atan_spike
+from hqnn.layers import native_layers
+from hqnn.layers.native_layers import NativeConv3x3, NativeIFNeuron, layers_library, use_native_layers
+from hqnn.models import create_model
+
+pytestmark = pytest.mark.skipif(layers_library(torch.float64) is None, reason="needs a C compiler for the kernels")
+
+
+def unrolled_if(x_seq, v_threshold=1.0, v_reset=0.0, alpha=2.0):
+    """The IF neuron as autograd sees it step by step: the oracle for values and gradients."""
+    v = torch.full_like(x_seq[0], v_reset)
+    spikes = []
+    for x in x_seq:
+        h = v + x
+        spike = atan_spike(h - v_threshold, alpha)
+        v = h * (1 - spike) + v_reset * spike
+        spikes.append(spike)
+    return torch.stack(spikes)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(10, 16, 2, 28, 28), (3, 5, 27), (1, 7), (4, 1, 1300)])
+@pytest.mark.parametrize("settings", [(1.0, 0.0, 2.0), (0.5, -0.2, 4.0)])
+def test_if_kernel_matches_the_unrolled_neuron(dtype, shape, settings):
+    v_threshold, v_reset, alpha = settings
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.randn(shape, generator=gen, dtype=dtype) * 0.7 + 0.3).requires_grad_()
+    neuron = NativeIFNeuron(v_threshold, v_reset, alpha)
+    out = neuron(x)
+    ref = unrolled_if(x, v_threshold, v_reset, alpha)
+    assert torch.equal(out, ref)  # spikes bitwise
+    assert torch.equal(out, IFNeuron(v_threshold, v_reset, alpha)(x))
+    grad = torch.randn(shape, generator=gen, dtype=dtype)
+    got, = torch.autograd.grad(out, x, grad)
+    want, = torch.autograd.grad(ref, x, grad)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+def test_if_kernel_has_no_second_derivative_and_says_so():
+    x = torch.rand(3, 4, dtype=torch.float64, requires_grad=True)
+    grad, = torch.autograd.grad(NativeIFNeuron()(x).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="grad"):  # an error, never a silent zero
+        grad.sum().backward()
+
+
+CONV_CASES = [  # (batch, in, out, height, width, bias)
+    (160, 1, 2, 28, 28, False), (7, 2, 4, 14, 14, False), (3, 2, 3, 5, 9, True), (2, 1, 1, 1, 1, False),
+    (9, 2, 8, 2, 3, True), (17, 1, 5, 7, 1, False),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_kernel_matches_conv2d(case):
+    n, cin, cout, h, w, bias = case
+    torch.manual_seed(0)
+    conv = NativeConv3x3.from_conv(nn.Conv2d(cin, cout, 3, padding=1, bias=bias).double())
+    x = torch.randn(n, cin, h, w, dtype=torch.float64, requires_grad=True)
+    out = conv(x)
+    ref = F.conv2d(x, conv.weight, conv.bias, padding=1)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    params = [x, conv.weight, *([conv.bias] if bias else [])]
+    grad = torch.randn_like(out)
+    for got, want in zip(torch.autograd.grad(out, params, grad), torch.autograd.grad(ref, params, grad)):
+        torch.testing.assert_close(got, want, rtol=1e-11, atol=1e-11)
+
+
+def test_conv_kernel_gradcheck_and_float32():
+    conv = NativeConv3x3.from_conv(nn.Conv2d(2, 3, 3, padding=1, bias=True).double())
+    x = torch.randn(5, 2, 4, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(conv, (x,))
+    conv32 = NativeConv3x3.from_conv(nn.Conv2d(1, 2, 3, padding=1, bias=False))
+    x32 = torch.rand(16, 1, 28, 28)
+    torch.testing.assert_close(conv32(x32), F.conv2d(x32, conv32.weight, padding=1), rtol=1e-5, atol=1e-5)
+
+
+def test_weight_gradient_does_not_depend_on_the_thread_count():
+    conv = NativeConv3x3.from_conv(nn.Conv2d(2, 4, 3, padding=1, bias=False))
+    x = torch.rand(37, 2, 9, 9)
+    grads = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            grads.append(torch.autograd.grad(conv(x).square().sum(), conv.weight)[0])
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def test_conv_falls_back_where_the_kernel_cannot_run():
+    conv = NativeConv3x3.from_conv(nn.Conv2d(2, 4, 3, padding=1, bias=False))
+    x = torch.rand(3, 2, 6, 6).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, padding=1))
+    assert conv(x).grad_fn.name() == "ConvolutionBackward0"  # oneDNN, not the kernel
+    assert conv(x.contiguous()).grad_fn.name() == "_Conv3x3KernelBackward"
+    # torch.func: traced tensors take the PyTorch path, so transforms work
+    w = conv.weight.detach()
+    jac = torch.func.jacrev(lambda inp: torch.func.functional_call(conv, {"weight": w}, (inp,)))(x[:1].contiguous())
+    assert jac.shape == (1, 4, 6, 6, 1, 2, 6, 6)
+
+
+def test_use_native_layers_on_sqdr_cnn_keeps_state_outputs_and_gradients():
+    torch.manual_seed(0)
+    model = create_model("sqdr_cnn", time_steps=4).double()
+    reference = copy.deepcopy(model)
+    params, keys = list(model.parameters()), list(model.state_dict())
+    replaced = use_native_layers(model)
+    kinds = [type(m) for m in model.modules()]
+    assert kinds.count(NativeIFNeuron) == 4 and kinds.count(NativeConv3x3) == 2  # 1 -> 2 and 2 -> 4 channels
+    assert replaced == 6 and use_native_layers(model) == 0
+    assert list(model.parameters()) == params and list(model.state_dict()) == keys
+    x = torch.rand(6, 1, 28, 28, dtype=torch.float64) * 0.99
+    out, ref = model(x), reference(x)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    for got, want in zip(model.parameters(), reference.parameters()):
+        torch.testing.assert_close(got.grad, want.grad, rtol=1e-8, atol=1e-10)
+
+
+def _run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+_NO_KERNELS = """
+import warnings, torch
+from hqnn.layers.native_layers import use_native_layers
+from hqnn.models import create_model
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = create_model("sqdr_cnn", time_steps=2)
+    n = use_native_layers(model)
+model(torch.rand(2, 1, 28, 28) * 0.99).sum().backward()
+print(n, len(caught), [str(m.message)[:70] for m in caught])
+"""
+
+
+def test_without_a_compiler_it_warns_once_and_keeps_the_pytorch_layers(tmp_path):
+    done = _run_python(_NO_KERNELS, HQNN_CC=str(tmp_path / "no-such-cc"), HQNN_CACHE_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("0 1 ") and "native layer kernels could not be built" in done.stdout
+
+
+def test_disabled_by_environment_keeps_the_pytorch_layers_silently():
+    done = _run_python(_NO_KERNELS, HQNN_NATIVE="0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 0 []"
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs cc")
+def test_kernels_share_the_circuit_kernels_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HQNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(native_layers, "_STATE", {})
+    assert layers_library(torch.float32) is not None
+    built = sorted(p.name for p in (tmp_path / "kernels").iterdir())
+    assert len(built) == 2 and built[0].startswith("hqnn_layers_single_") and built[1].endswith(".so.sha256")
