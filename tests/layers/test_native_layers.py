@@ -15,7 +15,7 @@ from torch import nn
 
 from hqnn.layers import IFNeuron, atan_spike
 from hqnn.layers import native_layers
-from hqnn.layers.native_layers import NativeConv3x3, NativeIFNeuron, layers_library, use_native_layers
+from hqnn.layers.native_layers import NativeConv3x3, NativeIFNeuron, NativeIFPool, layers_library, use_native_layers
 from hqnn.models import create_model
 
 pytestmark = pytest.mark.skipif(layers_library(torch.float64) is None, reason="needs a C compiler for the kernels")
@@ -50,6 +50,43 @@ def test_if_kernel_matches_the_unrolled_neuron(dtype, shape, settings):
     want, = torch.autograd.grad(ref, x, grad)
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+def unrolled_if_pool(x_seq, *settings):
+    """The oracle of the fused layer: the unrolled neuron, then torch's max_pool2d on every step."""
+    spikes = unrolled_if(x_seq, *settings)
+    pooled = F.max_pool2d(spikes.flatten(0, -3).unsqueeze(1), 2, 2).squeeze(1)
+    return pooled.view(*spikes.shape[:-2], *pooled.shape[-2:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(10, 16, 2, 28, 28), (10, 4, 8, 7, 7), (3, 2, 3, 5, 6), (2, 1, 1, 3, 2)])
+@pytest.mark.parametrize("settings", [(1.0, 0.0, 2.0), (0.5, -0.2, 4.0)])
+def test_fused_if_pool_matches_the_neuron_then_max_pool(dtype, shape, settings):
+    gen = torch.Generator().manual_seed(2)
+    x = (torch.randn(shape, generator=gen, dtype=dtype) * 0.7 + 0.3).requires_grad_()
+    layer = NativeIFPool(*settings)
+    out, ref = layer(x), unrolled_if_pool(x, *settings)
+    assert out.shape == ref.shape and torch.equal(out, ref)
+    assert 0 < float(out.detach().mean()) < 1  # both spiking and silent windows (ties go to the first position)
+    grad = torch.randn(out.shape, generator=gen, dtype=dtype)
+    got, = torch.autograd.grad(out, x, grad)
+    want, = torch.autograd.grad(ref, x, grad)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol)
+
+
+def test_fused_if_pool_refuses_maps_too_small_to_pool_as_max_pool_does():
+    with pytest.raises(RuntimeError, match="too small"):
+        NativeIFPool()(torch.rand(2, 1, 1, 1, 3))
+
+
+def test_fused_if_pool_fallback_matches_the_kernel():
+    x = torch.rand(4, 3, 2, 6, 6, dtype=torch.float64) * 1.5
+    layer = NativeIFPool()
+    kernel = layer(x)
+    traced = torch.func.vmap(layer)(x[None])[0]  # torch.func: the PyTorch path
+    assert torch.equal(kernel, traced)
 
 
 def test_if_kernel_has_no_second_derivative_and_says_so():
@@ -122,7 +159,9 @@ def test_use_native_layers_on_sqdr_cnn_keeps_state_outputs_and_gradients():
     params, keys = list(model.parameters()), list(model.state_dict())
     replaced = use_native_layers(model)
     kinds = [type(m) for m in model.modules()]
-    assert kinds.count(NativeIFNeuron) == 4 and kinds.count(NativeConv3x3) == 2  # 1 -> 2 and 2 -> 4 channels
+    # three IF + pool pairs fused, the last IF alone; the 1 -> 2 and 2 -> 4 channel convs
+    assert kinds.count(NativeIFPool) == 3 and kinds.count(NativeIFNeuron) == 1 and kinds.count(nn.Identity) == 3
+    assert kinds.count(NativeConv3x3) == 2
     assert replaced == 6 and use_native_layers(model) == 0
     assert list(model.parameters()) == params and list(model.state_dict()) == keys
     x = torch.rand(6, 1, 28, 28, dtype=torch.float64) * 0.99

@@ -148,3 +148,15 @@ def test_native_layers_swap_in_place_and_can_be_switched_off():
     assert set(on.state_dict()) == keys
     prepare_model(off, TrainConfig(native_layers=False))
     assert not any(isinstance(m, NativeIFNeuron) for m in off.modules())
+
+
+def test_deterministic_training_does_not_fill_new_tensors_and_restores_the_setting():
+    from hqnn.train.trainer import runtime_settings
+
+    settings = torch.utils.deterministic
+    before = settings.fill_uninitialized_memory
+    with runtime_settings(deterministic=True):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert settings.fill_uninitialized_memory is False
+        assert torch.empty(4).shape == (4,)
+    assert settings.fill_uninitialized_memory is before

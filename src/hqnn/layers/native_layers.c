@@ -81,6 +81,87 @@ void hq_if_backward(const real *charges, const real *spikes, const real *grad_sp
     }
 }
 
+/* IF neuron followed by 2x2 max pooling (stride 2, floor), fused: x and charges (T, P, H, W) over P
+ * planes, pooled spikes (T, P, H/2, W/2). The spikes themselves are not stored: they are
+ * [charge >= thr], recomputed where needed. Returns 1 when out of memory. */
+int hq_if_pool_forward(const real *x, int64_t T, int64_t P, int64_t H, int64_t W, real thr, real reset,
+                       real *pooled, real *charges, int threads) {
+    int64_t plane = H * W, Ho = H / 2, Wo = W / 2;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        real *v = malloc(sizeof(real) * (size_t)plane);
+        if (!v) failed = 1;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < P; p++) {
+            if (!v) continue;
+            for (int64_t i = 0; i < plane; i++) v[i] = reset;
+            for (int64_t t = 0; t < T; t++) {
+                const real *xt = x + (t * P + p) * plane;
+                real *ht = charges + (t * P + p) * plane, *pt = pooled + (t * P + p) * Ho * Wo;
+                for (int64_t i = 0; i < plane; i++) {
+                    real h = v[i] + xt[i];
+                    real s = h >= thr ? (real)1 : (real)0;
+                    ht[i] = h;
+                    v[i] = h * (1 - s) + reset * s;
+                }
+                for (int64_t oy = 0; oy < Ho; oy++)
+                    for (int64_t ox = 0; ox < Wo; ox++) {
+                        const real *r0 = ht + 2 * oy * W + 2 * ox, *r1 = r0 + W;
+                        pt[oy * Wo + ox] = (r0[0] >= thr || r0[1] >= thr || r1[0] >= thr || r1[1] >= thr) ? 1 : 0;
+                    }
+            }
+        }
+        free(v);
+    }
+    return failed;
+}
+
+/* Backward of hq_if_pool_forward. The pooled gradient goes to the window's first spiking position
+ * in row-major order, or to its first position when none spiked (PyTorch's max_pool2d picks the
+ * first maximum); then the IF backward of hq_if_backward, with S = [H >= thr]. */
+int hq_if_pool_backward(const real *charges, const real *grad_pooled, int64_t T, int64_t P, int64_t H, int64_t W,
+                        real thr, real reset, real alpha, real scale_sq, real *grad_x, int threads) {
+    int64_t plane = H * W, Ho = H / 2, Wo = W / 2;
+    real half = alpha / 2;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        real *later = malloc(sizeof(real) * (size_t)(2 * plane)), *g = later ? later + plane : NULL;
+        if (!later) failed = 1;
+#pragma omp for schedule(static)
+        for (int64_t p = 0; p < P; p++) {
+            if (!later) continue;
+            for (int64_t i = 0; i < plane; i++) later[i] = 0;
+            for (int64_t t = T - 1; t >= 0; t--) {
+                const real *ht = charges + (t * P + p) * plane, *gp = grad_pooled + (t * P + p) * Ho * Wo;
+                real *out = grad_x + (t * P + p) * plane;
+                for (int64_t i = 0; i < plane; i++) g[i] = 0;
+                for (int64_t oy = 0; oy < Ho; oy++)
+                    for (int64_t ox = 0; ox < Wo; ox++) {
+                        int64_t k = 2 * oy * W + 2 * ox, at = k;
+                        if (ht[k] >= thr) at = k;
+                        else if (ht[k + 1] >= thr) at = k + 1;
+                        else if (ht[k + W] >= thr) at = k + W;
+                        else if (ht[k + W + 1] >= thr) at = k + W + 1;
+                        g[at] = gp[oy * Wo + ox];
+                    }
+                for (int64_t i = 0; i < plane; i++) {
+                    real h = ht[i], offset = h - thr;
+                    real s = h >= thr ? (real)1 : (real)0;
+                    real surrogate = half / (1 + offset * offset * scale_sq);
+                    real u = later[i];
+                    real grad = (g[i] + u * (reset - h)) * surrogate + u * (1 - s);
+                    out[i] = grad;
+                    later[i] = grad;
+                }
+            }
+        }
+        free(later);
+    }
+    return failed;
+}
+
 /* cols (C*9, H*W): row (c, ky, kx) holds in[c, y + ky - 1, x + kx - 1] at (y, x), 0 outside the image. */
 static void im2col3x3(const real *in, int64_t C, int64_t H, int64_t W, real *cols) {
     int64_t plane = H * W;

@@ -23,7 +23,6 @@ its checks (:func:`hqnn.sim.native.build_library`, docs/security.md); ``HQNN_NAT
 from __future__ import annotations
 
 import ctypes
-import logging
 import math
 import os
 import subprocess
@@ -31,16 +30,16 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
 from hqnn.exceptions import ResourceError
-from hqnn.layers.spiking import IFNeuron
+from hqnn.layers.spiking import IFNeuron, TimeDistributed
 from hqnn.sim.native import build_library, eager_tensors
 
-__all__ = ["MAX_CONV_CHANNELS", "NativeConv3x3", "NativeIFNeuron", "layers_library", "use_native_layers"]
-
-log = logging.getLogger(__name__)
+__all__ = ["MAX_CONV_CHANNELS", "NativeConv3x3", "NativeIFNeuron", "NativeIFPool", "layers_library",
+           "use_native_layers"]
 
 MAX_CONV_CHANNELS = 2
 """Most input channels a convolution may have to be swapped. Inside SQDR-CNN's step (batch 16 x 10
@@ -58,9 +57,12 @@ def _load(variant: str) -> ctypes.CDLL:
     real: type[ctypes.c_float] | type[ctypes.c_double] = ctypes.c_float if variant == "single" else ctypes.c_double
     lib.hq_if_forward.argtypes = [ptr, i64, i64, real, real, ptr, ptr, i32]
     lib.hq_if_backward.argtypes = [ptr, ptr, ptr, i64, i64, real, real, real, real, ptr, i32]
+    lib.hq_if_pool_forward.argtypes = [ptr, i64, i64, i64, i64, real, real, ptr, ptr, i32]
+    lib.hq_if_pool_backward.argtypes = [ptr, ptr, i64, i64, i64, i64, real, real, real, real, ptr, i32]
     lib.hq_conv3x3_forward.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, ptr, i32]
     lib.hq_conv3x3_weight_grad.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, ptr, i32]
     lib.hq_if_forward.restype = lib.hq_if_backward.restype = None
+    lib.hq_if_pool_forward.restype = lib.hq_if_pool_backward.restype = i32
     lib.hq_conv3x3_forward.restype = lib.hq_conv3x3_weight_grad.restype = i32
     return lib
 
@@ -156,7 +158,66 @@ class NativeIFNeuron(IFNeuron):
 
 def _check(status: int) -> None:
     if status:
-        raise ResourceError("the native convolution kernel could not allocate its work buffer")
+        raise ResourceError("a native layer kernel could not allocate its work buffer")
+
+
+class _IFPoolKernel(torch.autograd.Function):
+    """:class:`IFNeuron` then 2x2 max pooling of every time step, in ``hq_if_pool_forward`` /
+    ``hq_if_pool_backward``: ``(T, B, C, H, W) -> (T, B, C, H // 2, W // 2)``. Only the charges are
+    saved; the spikes and the pooling's choice are recomputed from them in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x_seq: torch.Tensor, v_threshold: float, v_reset: float, alpha: float) -> torch.Tensor:
+        lib = _library(x_seq.dtype)
+        x = x_seq.contiguous()
+        steps, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        planes = x[0].numel() // (h * w)
+        pooled = x.new_empty(*x.shape[:-2], h // 2, w // 2)
+        charges = torch.empty_like(x)
+        _check(lib.hq_if_pool_forward(x.data_ptr(), steps, planes, h, w, v_threshold, v_reset, pooled.data_ptr(),
+                                      charges.data_ptr(), _threads()))
+        ctx.save_for_backward(charges)
+        ctx.constants = (v_threshold, v_reset, alpha)
+        return pooled
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_pooled: torch.Tensor):
+        (charges,) = ctx.saved_tensors
+        v_threshold, v_reset, alpha = ctx.constants
+        lib = _library(charges.dtype)
+        grad = grad_pooled.to(charges.dtype).contiguous()
+        steps, h, w = charges.shape[0], charges.shape[-2], charges.shape[-1]
+        grad_x = torch.empty_like(charges)
+        _check(lib.hq_if_pool_backward(charges.data_ptr(), grad.data_ptr(), steps, charges[0].numel() // (h * w), h, w,
+                                       v_threshold, v_reset, alpha, (math.pi / 2 * alpha) ** 2, grad_x.data_ptr(),
+                                       _threads()))
+        return grad_x, None, None, None
+
+
+class NativeIFPool(IFNeuron):
+    """:class:`IFNeuron` followed by ``MaxPool2d(2, 2)`` on every time step, fused on the native kernel
+    where it can run: ``(T, B, C, H, W) -> (T, B, C, H // 2, W // 2)``; the same outputs (bitwise) and
+    gradients as the two layers. :func:`use_native_layers` puts it in place of such a pair.
+
+    Example:
+        >>> NativeIFPool()(torch.full((3, 1, 1, 2, 2), 0.6)).flatten().tolist()
+        [0.0, 1.0, 0.0]
+    """
+
+    @classmethod
+    def from_neuron(cls, neuron: IFNeuron) -> NativeIFPool:
+        """A ``NativeIFPool`` with ``neuron``'s settings and hooks."""
+        new = cls.__new__(cls)
+        new.__dict__.update(neuron.__dict__)
+        return new
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if x_seq.dim() >= 4 and min(x_seq.shape[-2:]) >= 2 and _usable(x_seq) is not None:
+            return _IFPoolKernel.apply(x_seq, self.v_threshold, self.v_reset, self.alpha)
+        spikes = super().forward(x_seq)  # (T, B, ..., H, W)
+        pooled = F.max_pool2d(spikes.flatten(0, -3).unsqueeze(1), 2, 2).squeeze(1)
+        return pooled.view(*spikes.shape[:-2], *pooled.shape[-2:])
 
 
 def _conv3x3(lib: ctypes.CDLL, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -228,10 +289,20 @@ class NativeConv3x3(nn.Conv2d):
         return super().forward(x)
 
 
+def _is_pool2(module: nn.Module) -> bool:
+    """Whether ``module`` is ``TimeDistributed(MaxPool2d(2, 2))`` (no padding, dilation, ceil or indices)."""
+    pool = module.layer if type(module) is TimeDistributed else None
+    return (type(pool) is nn.MaxPool2d and pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2))
+            and pool.padding in (0, (0, 0)) and pool.dilation in (1, (1, 1)) and not pool.ceil_mode
+            and not pool.return_indices)
+
+
 def use_native_layers(model: nn.Module) -> int:
-    """Replace, in place, ``model``'s :class:`IFNeuron` modules by :class:`NativeIFNeuron` and its plain
-    ``nn.Conv2d`` of 3x3 / stride 1 / padding 1 with at most :data:`MAX_CONV_CHANNELS` input channels by
-    :class:`NativeConv3x3`; returns how many modules were replaced.
+    """Replace, in place, ``model``'s :class:`IFNeuron` modules by :class:`NativeIFNeuron` (or, when
+    the next module of an ``nn.Sequential`` is ``TimeDistributed(MaxPool2d(2, 2))``, the pair by
+    :class:`NativeIFPool` and ``nn.Identity``) and its plain ``nn.Conv2d`` of 3x3 / stride 1 /
+    padding 1 with at most :data:`MAX_CONV_CHANNELS` input channels by :class:`NativeConv3x3`;
+    returns how many modules were replaced (a fused pair counts once).
 
     Parameters (and so optimisers built before), state dicts and hooks are unchanged. Nothing is
     replaced when the kernels cannot be built (``HQNN_NATIVE=0``, no C compiler).
@@ -240,10 +311,15 @@ def use_native_layers(model: nn.Module) -> int:
         return 0
     replaced = 0
     for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
+        children = list(parent.named_children())
+        for k, (name, child) in enumerate(children):
             new: nn.Module | None = None
             if type(child) is IFNeuron:
-                new = NativeIFNeuron.from_neuron(child)
+                if isinstance(parent, nn.Sequential) and k + 1 < len(children) and _is_pool2(children[k + 1][1]):
+                    new = NativeIFPool.from_neuron(child)
+                    setattr(parent, children[k + 1][0], nn.Identity())
+                else:
+                    new = NativeIFNeuron.from_neuron(child)
             elif type(child) is nn.Conv2d and _qualifies(child):
                 new = NativeConv3x3.from_conv(child)
             if new is not None:

@@ -150,17 +150,25 @@ def seed_everything(seed: int) -> None:
 def runtime_settings(deterministic: bool = True, threads: int | None = None) -> Iterator[None]:
     """Inside the block: deterministic kernels (warning, not failing, where an op has none) and
     cuDNN benchmarking off when ``deterministic``; ``threads`` torch CPU threads when given. The
-    previous global settings come back afterwards."""
+    previous global settings come back afterwards.
+
+    Deterministic mode would also fill every new uninitialised tensor with NaN (PyTorch's
+    ``fill_uninitialized_memory``, a debugging aid against reading memory that no kernel wrote);
+    that is off here, since it changes no result of correct kernels and cost a fifth of
+    SQDR-CNN's training step (eight extra passes over its largest tensors)."""
+    fill: Any = torch.utils.deterministic  # a module whose attribute torch sets at import
     previous = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
         torch.get_num_threads(),
+        fill.fill_uninitialized_memory,
     )
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # needed by deterministic cuBLAS
         torch.use_deterministic_algorithms(True, warn_only=True)
+        fill.fill_uninitialized_memory = False
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     if threads is not None:
         torch.set_num_threads(threads)
@@ -170,6 +178,7 @@ def runtime_settings(deterministic: bool = True, threads: int | None = None) -> 
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
         torch.set_num_threads(previous[4])
+        fill.fill_uninitialized_memory = previous[5]
 
 
 def resolve_device(name: str) -> torch.device:
