@@ -137,17 +137,18 @@ def test_fused_and_plain_optimizers_take_the_same_steps(name):
 
 
 def test_native_layers_swap_in_place_and_can_be_switched_off():
-    from hqnn.layers.native_layers import NativeIFNeuron, layers_library
+    from hqnn.layers.native_layers import NativeIFNeuron, NativeIFPool, layers_library
 
     if layers_library(torch.float32) is None:
         pytest.skip("needs a C compiler for the native layer kernels")
     on, off = create_model("sqdr_cnn", time_steps=2), create_model("sqdr_cnn", time_steps=2)
     keys = set(on.state_dict())
     assert prepare_model(on, TrainConfig()) is on
-    assert sum(isinstance(m, NativeIFNeuron) for m in on.modules()) == 4
+    assert sum(type(m) is NativeIFPool for m in on.modules()) == 3
+    assert sum(type(m) is NativeIFNeuron for m in on.modules()) == 1
     assert set(on.state_dict()) == keys
     prepare_model(off, TrainConfig(native_layers=False))
-    assert not any(isinstance(m, NativeIFNeuron) for m in off.modules())
+    assert not any(isinstance(m, NativeIFNeuron | NativeIFPool) for m in off.modules())
 
 
 def test_deterministic_training_does_not_fill_new_tensors_and_restores_the_setting():
