@@ -13,24 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hqnn.layers import IFNeuron, atan_spike
+from spiking_reference import unrolled_if
+
+from hqnn.layers import IFNeuron
 from hqnn.layers import native_layers
 from hqnn.layers.native_layers import NativeConv3x3, NativeIFNeuron, NativeIFPool, layers_library, use_native_layers
 from hqnn.models import create_model
 
 pytestmark = pytest.mark.skipif(layers_library(torch.float64) is None, reason="needs a C compiler for the kernels")
-
-
-def unrolled_if(x_seq, v_threshold=1.0, v_reset=0.0, alpha=2.0):
-    """The IF neuron as autograd sees it step by step: the oracle for values and gradients."""
-    v = torch.full_like(x_seq[0], v_reset)
-    spikes = []
-    for x in x_seq:
-        h = v + x
-        spike = atan_spike(h - v_threshold, alpha)
-        v = h * (1 - spike) + v_reset * spike
-        spikes.append(spike)
-    return torch.stack(spikes)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from spiking_reference import unrolled_if
+
 from hqnn.exceptions import ConfigError, ValueRangeError
 from hqnn.layers import IFNeuron, TimeDistributed, WeightedPhaseEncoder, atan_spike, weighted_phase_encode
 
@@ -96,18 +98,6 @@ def test_time_distributed_folds_time_into_batch():
     torch.testing.assert_close(out[2, 1], layer.layer(x[2, 1:2])[0])
 
 
-def _reference_if(x_seq, v_threshold=1.0, v_reset=0.0, alpha=2.0):
-    """The IF neuron step by step through autograd (the implementation before the fused BPTT node)."""
-    v = torch.full_like(x_seq[0], v_reset)
-    spikes = []
-    for x in x_seq:
-        h = v + x
-        spike = atan_spike(h - v_threshold, alpha)
-        v = h * (1 - spike) + v_reset * spike
-        spikes.append(spike)
-    return torch.stack(spikes)
-
-
 @pytest.mark.parametrize("v_threshold, v_reset, alpha", [(1.0, 0.0, 2.0), (0.7, -0.2, 3.5)])
 def test_if_neuron_matches_step_by_step_autograd_in_output_and_gradient(v_threshold, v_reset, alpha):
     gen = torch.Generator().manual_seed(3)
@@ -115,7 +105,7 @@ def test_if_neuron_matches_step_by_step_autograd_in_output_and_gradient(v_thresh
     upstream = torch.randn(10, 6, 4, 5, 5, generator=gen, dtype=torch.float64)
     ours = IFNeuron(v_threshold, v_reset, alpha)(x)
     (grad_ours,) = torch.autograd.grad((ours * upstream).sum(), x)
-    theirs = _reference_if(x, v_threshold, v_reset, alpha)
+    theirs = unrolled_if(x, v_threshold, v_reset, alpha)
     (grad_theirs,) = torch.autograd.grad((theirs * upstream).sum(), x)
     assert torch.equal(ours, theirs)
     assert 0 < ours.mean() < 1  # some fire, some do not: both branches of the reset are exercised
@@ -125,5 +115,5 @@ def test_if_neuron_matches_step_by_step_autograd_in_output_and_gradient(v_thresh
 def test_if_neuron_float32_gradient_within_float_tolerance_of_reference():
     x = (torch.rand(10, 16, 27) * 1.5).requires_grad_()
     (grad_ours,) = torch.autograd.grad(IFNeuron()(x).sum(), x)
-    (grad_theirs,) = torch.autograd.grad(_reference_if(x).sum(), x)
+    (grad_theirs,) = torch.autograd.grad(unrolled_if(x).sum(), x)
     torch.testing.assert_close(grad_ours, grad_theirs, rtol=1e-5, atol=1e-6)

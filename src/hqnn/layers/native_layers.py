@@ -10,8 +10,11 @@ the kernel is an im2col and a product per sample, vectorised along the image (0.
 weight gradient). AMD EPYC, 2 threads.
 
 :func:`use_native_layers` swaps, in place, a model's :class:`IFNeuron` modules for
-:class:`NativeIFNeuron` and its qualifying ``nn.Conv2d`` (3x3, stride 1, zero padding 1, no groups or
-dilation, at most :data:`MAX_CONV_CHANNELS` input channels) for :class:`NativeConv3x3`, keeping the
+:class:`NativeIFNeuron` (or, with the ``TimeDistributed(MaxPool2d(2, 2))`` that follows three of
+them in SQDR-CNN, the pair for :class:`NativeIFPool`, which pools inside the kernel and keeps only
+the charges for backward: the whole model's forward+backward 9.5 -> 8.6 ms at 1 thread) and its
+qualifying ``nn.Conv2d`` (3x3, stride 1, zero padding 1, no groups or dilation, at most
+:data:`MAX_CONV_CHANNELS` input channels) for :class:`NativeConv3x3`, keeping the
 parameters, state dict and hooks. Each falls back to the PyTorch computation when the kernel cannot
 take the call: no C compiler (warned once, as for the circuit kernel), a CUDA tensor, a dtype other
 than float32/64, channels-last input, or a traced call (``torch.compile``, ``torch.func``). Spikes
@@ -24,9 +27,6 @@ from __future__ import annotations
 
 import ctypes
 import math
-import os
-import subprocess
-import warnings
 from pathlib import Path
 
 import torch
@@ -36,15 +36,16 @@ from torch.autograd.function import once_differentiable
 
 from hqnn.exceptions import ResourceError
 from hqnn.layers.spiking import IFNeuron, TimeDistributed
-from hqnn.sim.native import build_library, eager_tensors
+from hqnn.sim.native import build_library, cached_library, eager_tensors
 
 __all__ = ["MAX_CONV_CHANNELS", "NativeConv3x3", "NativeIFNeuron", "NativeIFPool", "layers_library",
            "use_native_layers"]
 
 MAX_CONV_CHANNELS = 2
-"""Most input channels a convolution may have to be swapped. Inside SQDR-CNN's step (batch 16 x 10
-steps, 2 threads, forward + backward) the kernel was faster than oneDNN at 1 -> 2 channels on 28x28
-and 2 -> 4 on 14x14, and slower at 4 -> 8 on 7x7 (oneDNN's blocked kernels win from there)."""
+"""Most input channels a convolution may have to be swapped. SQDR-CNN's forward+backward (batch 16,
+T = 10, 2 threads, AMD EPYC, median of 3 rounds, IF neurons native in every case) took 8.1 ms with
+all convolutions on oneDNN, 7.2 ms with the 1 -> 2 channel one on the kernel, 7.0 ms with the
+2 -> 4 one too, and 7.3 ms with 4 -> 8 on 7x7 maps as well (oneDNN's blocked kernels win from there)."""
 
 _SOURCE = Path(__file__).with_name("native_layers.c")
 _VARIANTS = {torch.float32: "single", torch.float64: "double"}
@@ -72,18 +73,9 @@ def layers_library(dtype: torch.dtype) -> ctypes.CDLL | None:
     or (with a warning once) when they cannot be built."""
     if dtype not in _VARIANTS:
         return None
-    if dtype not in _STATE:
-        if os.environ.get("HQNN_NATIVE", "1") == "0":
-            _STATE[dtype] = "disabled by HQNN_NATIVE=0"
-        else:
-            try:
-                _STATE[dtype] = _load(_VARIANTS[dtype])
-            except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                _STATE[dtype] = f"{type(err).__name__}: {err}"
-                warnings.warn(f"hqnn: the native layer kernels could not be built ({_STATE[dtype]}); the spiking "
-                              "layers run in PyTorch instead (slower)", RuntimeWarning, stacklevel=2)
-    state = _STATE[dtype]
-    return None if isinstance(state, str) else state
+    return cached_library(_STATE, dtype, lambda: _load(_VARIANTS[dtype]),
+                          "hqnn: the native layer kernels could not be built ({reason}); the spiking layers run "
+                          "in PyTorch instead (slower)")
 
 
 def _usable(*tensors: torch.Tensor) -> ctypes.CDLL | None:

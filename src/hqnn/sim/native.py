@@ -40,6 +40,7 @@ import subprocess
 import tempfile
 import warnings
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,8 @@ from hqnn.sim.engine import EnginePlan, apply_function
 from hqnn.sim.gates import GATES, complex_dtype_for, rotation_parts
 from hqnn.sim.prims import CNOT_TABLE, FIXED_1Q, lower_op
 
-__all__ = ["MAX_QUBITS", "NativeProgram", "build_library", "eager_tensors", "library", "lower", "native_available",
-           "unavailable_reason"]
+__all__ = ["MAX_QUBITS", "NativeProgram", "build_library", "cached_library", "eager_tensors", "library", "lower",
+           "native_available", "unavailable_reason"]
 
 MAX_QUBITS = 14
 """Largest register the kernel takes (a chunk then holds 2**14 x 16 amplitudes, 2 MB per buffer)."""
@@ -423,20 +424,30 @@ def _load(variant: str) -> ctypes.CDLL:
     return lib
 
 
-def library(real_dtype: torch.dtype):
-    """The loaded kernel for ``float32`` or ``float64``, or None (with a warning once) when it cannot be built."""
-    if real_dtype not in _STATE:
+def cached_library(state: dict, key, load: Callable[[], ctypes.CDLL], warning: str) -> ctypes.CDLL | None:
+    """``state[key]``: the library that ``load()`` builds and loads on first use, or None when it is
+    turned off (``HQNN_NATIVE=0``; ``state[key]`` then holds the reason) or cannot be built (warned
+    once: ``warning`` formatted with the reason).
+
+    Shared by the circuit kernel here and the layer kernels (:mod:`hqnn.layers.native_layers`)."""
+    if key not in state:
         if os.environ.get("HQNN_NATIVE", "1") == "0":
-            _STATE[real_dtype] = "disabled by HQNN_NATIVE=0"
+            state[key] = "disabled by HQNN_NATIVE=0"
         else:
             try:
-                _STATE[real_dtype] = _load(_VARIANTS[real_dtype][0])
+                state[key] = load()
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                _STATE[real_dtype] = f"{type(err).__name__}: {err}"
-                warnings.warn(f"hqnn: the native CPU kernel could not be built ({_STATE[real_dtype]}); "
-                              "circuits run on the PyTorch engine instead (slower)", RuntimeWarning, stacklevel=2)
-    state = _STATE[real_dtype]
-    return None if isinstance(state, str) else state
+                state[key] = f"{type(err).__name__}: {err}"
+                warnings.warn(warning.format(reason=state[key]), RuntimeWarning, stacklevel=3)
+    found = state[key]
+    return None if isinstance(found, str) else found
+
+
+def library(real_dtype: torch.dtype):
+    """The loaded kernel for ``float32`` or ``float64``, or None (with a warning once) when it cannot be built."""
+    return cached_library(_STATE, real_dtype, lambda: _load(_VARIANTS[real_dtype][0]),
+                          "hqnn: the native CPU kernel could not be built ({reason}); circuits run on the PyTorch "
+                          "engine instead (slower)")
 
 
 @torch.compiler.assume_constant_result  # fixed for the process: torch.compile need not trace the build
