@@ -86,9 +86,9 @@ def test_if_kernel_has_no_second_derivative_and_says_so():
         grad.sum().backward()
 
 
-CONV_CASES = [  # (batch, in, out, height, width, bias)
+CONV_CASES = [  # (batch, in, out, height, width, bias): blocks of 1, 4 and 12 samples, partial last blocks
     (160, 1, 2, 28, 28, False), (7, 2, 4, 14, 14, False), (3, 2, 3, 5, 9, True), (2, 1, 1, 1, 1, False),
-    (9, 2, 8, 2, 3, True), (17, 1, 5, 7, 1, False),
+    (9, 2, 8, 2, 3, True), (17, 1, 5, 7, 1, False), (37, 4, 8, 7, 7, False), (25, 3, 2, 1, 30, True),
 ]
 
 
@@ -149,10 +149,10 @@ def test_use_native_layers_on_sqdr_cnn_keeps_state_outputs_and_gradients():
     params, keys = list(model.parameters()), list(model.state_dict())
     replaced = use_native_layers(model)
     kinds = [type(m) for m in model.modules()]
-    # three IF + pool pairs fused, the last IF alone; the 1 -> 2 and 2 -> 4 channel convs
+    # three IF + pool pairs fused, the last IF alone; the 1 -> 2, 2 -> 4 and 4 -> 8 channel convs
     assert kinds.count(NativeIFPool) == 3 and kinds.count(NativeIFNeuron) == 1 and kinds.count(nn.Identity) == 3
-    assert kinds.count(NativeConv3x3) == 2
-    assert replaced == 6 and use_native_layers(model) == 0
+    assert kinds.count(NativeConv3x3) == 3
+    assert replaced == 7 and use_native_layers(model) == 0
     assert list(model.parameters()) == params and list(model.state_dict()) == keys
     x = torch.rand(6, 1, 28, 28, dtype=torch.float64) * 0.99
     out, ref = model(x), reference(x)
@@ -208,7 +208,7 @@ def test_training_through_the_kernels_follows_the_pytorch_trajectory():
     torch.manual_seed(0)
     plain = create_model("sqdr_cnn_plus", time_steps=6).double()
     native = copy.deepcopy(plain)
-    assert use_native_layers(native) == 6
+    assert use_native_layers(native) == 7
     optimizers = [torch.optim.Adam(m.parameters(), 3e-3) for m in (plain, native)]
     gen = torch.Generator().manual_seed(1)
     for _ in range(30):

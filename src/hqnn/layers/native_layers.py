@@ -4,10 +4,10 @@ and 3x3 convolutions with few channels.
 At SQDR-CNN's sizes (batch 16 x 10 time steps, 1-8 channels) both layers are bound by per-call
 overhead, not arithmetic. :class:`IFNeuron` runs ~10 small PyTorch ops per time step forward and
 backward; the kernel does the T steps of a block of neurons in one pass (fwd+bwd at (10, 16, 2, 28,
-28): 1.46 ms -> 0.06 ms). oneDNN's 3x3 convolution with 1-2 input channels spends most of its
-backward on the weight gradient (1 -> 2 channels on 160 maps of 28x28: 2.3 ms inside the model);
-the kernel is an im2col and a product per sample, vectorised along the image (0.5 ms forward and
-weight gradient). AMD EPYC, 2 threads.
+28): 1.46 ms -> 0.06 ms, 2 threads). oneDNN's 3x3 convolution with 1-4 input channels spends most of
+its backward on the weight gradient (1 -> 2 channels on 160 maps of 28x28: 2.3 ms inside the model);
+the kernel runs each tap as one multiply-add over a contiguous span of zero-padded, stacked planes
+(see native_layers.c; 0.7 ms for forward, input and weight gradient at 1 thread).
 
 :func:`use_native_layers` swaps, in place, a model's :class:`IFNeuron` modules for
 :class:`NativeIFNeuron` (or, with the ``TimeDistributed(MaxPool2d(2, 2))`` that follows three of
@@ -41,11 +41,13 @@ from hqnn.sim.native import build_library, cached_library, eager_tensors
 __all__ = ["MAX_CONV_CHANNELS", "NativeConv3x3", "NativeIFNeuron", "NativeIFPool", "layers_library",
            "use_native_layers"]
 
-MAX_CONV_CHANNELS = 2
+MAX_CONV_CHANNELS = 4
 """Most input channels a convolution may have to be swapped. SQDR-CNN's forward+backward (batch 16,
-T = 10, 2 threads, AMD EPYC, median of 3 rounds, IF neurons native in every case) took 8.1 ms with
-all convolutions on oneDNN, 7.2 ms with the 1 -> 2 channel one on the kernel, 7.0 ms with the
-2 -> 4 one too, and 7.3 ms with 4 -> 8 on 7x7 maps as well (oneDNN's blocked kernels win from there)."""
+T = 10, 1 thread, AMD EPYC, the other core busy, median of 8 alternating rounds, IF neurons native
+in every case): 9.2 ms with its 1 -> 2 channel conv on the kernel, 7.8 ms with the 2 -> 4 one too,
+7.2-7.6 ms with the 4 -> 8 one as well (all of PyTorch's layers: 13.9 ms). In isolation the kernel
+is 23x faster than oneDNN at 1 -> 2 channels on 28x28 maps, 2.9x at 2 -> 4 on 14x14, even at 4 -> 8
+on 7x7 and 2.8x slower at 8 -> 16 on 7x7 (forward, input and weight gradient of 160 maps)."""
 
 _SOURCE = Path(__file__).with_name("native_layers.c")
 _VARIANTS = {torch.float32: "single", torch.float64: "double"}

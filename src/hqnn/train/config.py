@@ -163,7 +163,7 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory format for the model's 4-D tensors (faster convs on CPU)
     # pointwise and depthwise convs with one-pixel outputs as a matrix product or weighted sum (same maths)
     small_map_convs: bool = True
-    # the spiking CNN's IF neurons and 3x3 convs of 1-2 input channels on native CPU kernels (same maths)
+    # the spiking CNN's IF neurons and 3x3 convs of 1-4 input channels on native CPU kernels (same maths)
     native_layers: bool = True
     fused_optimizer: bool = True  # AdamW / Adam / SGD as torch's fused kernel, NAdam's foreach (same maths)
     flat_params: bool = True  # the optimiser steps over one flat buffer of all parameters (same maths)

@@ -12,7 +12,7 @@ tolerance (``tests/train/test_speed.py``).
   matrix product or a weighted sum instead of calling oneDNN (the last stages of SP&A-Net on
   32x32 inputs). Done in place on the model; its parameters and state dict are unchanged.
 * ``train.native_layers`` (on by default): the model's integrate-and-fire neurons and its 3x3
-  convolutions with 1-2 input channels (SQDR-CNN's spiking trunk) become
+  convolutions with 1-4 input channels (SQDR-CNN's spiking trunk) become
   :class:`~hqnn.layers.native_layers.NativeIFNeuron` and
   :class:`~hqnn.layers.native_layers.NativeConv3x3`, which run on native CPU kernels (and in
   PyTorch elsewhere). Done in place; parameters and state dict unchanged.
