@@ -394,8 +394,8 @@ class Trainer:
         # what is called: the model itself, or what train.compile / train.channels_last made of it
         # (it shares the model's parameters; state dicts are always taken from self.model); the
         # training steps go through DistributedDataParallel when several ranks train (wrapped anew
-        # in each phase, since a phase changes which parameters train). train.small_map_convs swaps
-        # qualifying convs of the model itself in place, keeping its parameters.
+        # in each phase, since a phase changes which parameters train). train.small_map_convs and
+        # train.native_layers swap qualifying layers of the model itself in place, keeping its parameters.
         self.network = prepare_model(self.model, config.train)
         self.phases = self._phases()
         data.train_transform.to(self.device)
