@@ -130,6 +130,16 @@ def test_weight_gradient_does_not_depend_on_the_thread_count():
     assert all(torch.equal(grads[0], g) for g in grads[1:])
 
 
+def test_an_empty_batch_passes_as_through_pytorch():
+    # a rank's empty share of a last batch under torchrun (RankBatches): shapes and zero gradients
+    model = create_model("sqdr_cnn", time_steps=2)
+    assert use_native_layers(model) == 7
+    out = model(torch.rand(0, 1, 28, 28))
+    assert out.shape == (0, 10)
+    out.sum().backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())
+
+
 def test_conv_falls_back_where_the_kernel_cannot_run():
     conv = NativeConv3x3.from_conv(nn.Conv2d(2, 4, 3, padding=1, bias=False))
     x = torch.rand(3, 2, 6, 6).contiguous(memory_format=torch.channels_last)

@@ -145,7 +145,7 @@ class NativeIFNeuron(IFNeuron):
         return new
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        if x_seq.dim() >= 2 and _usable(x_seq) is not None:
+        if x_seq.dim() >= 2 and x_seq.numel() and _usable(x_seq) is not None:
             return _IFKernel.apply(x_seq, self.v_threshold, self.v_reset, self.alpha)
         return super().forward(x_seq)
 
@@ -207,7 +207,7 @@ class NativeIFPool(IFNeuron):
         return new
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        if x_seq.dim() >= 4 and min(x_seq.shape[-2:]) >= 2 and _usable(x_seq) is not None:
+        if x_seq.dim() >= 4 and x_seq.numel() and min(x_seq.shape[-2:]) >= 2 and _usable(x_seq) is not None:
             return _IFPoolKernel.apply(x_seq, self.v_threshold, self.v_reset, self.alpha)
         spikes = super().forward(x_seq)  # (T, B, ..., H, W)
         pooled = F.max_pool2d(spikes.flatten(0, -3).unsqueeze(1), 2, 2).squeeze(1)
@@ -277,7 +277,7 @@ class NativeConv3x3(nn.Conv2d):
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4 and x.is_contiguous() and _usable(x, self.weight) is not None:
+        if x.dim() == 4 and x.numel() and x.is_contiguous() and _usable(x, self.weight) is not None:
             out = _Conv3x3Kernel.apply(x, self.weight)
             return out if self.bias is None else out + self.bias[:, None, None]
         return super().forward(x)

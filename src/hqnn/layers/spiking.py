@@ -52,7 +52,7 @@ def weighted_phase_encode(x: torch.Tensor, time_steps: int, bits: int = 8) -> to
     if time_steps < 1 or bits < 1:
         raise ConfigError(f"time_steps and bits must be positive; got {time_steps} and {bits}")
     top = 1.0 - 2.0**-bits
-    if not torch.compiler.is_compiling():  # a host sync on the data: eager runs check, compiled graphs cannot
+    if x.numel() and not torch.compiler.is_compiling():  # a host sync: eager runs check, compiled graphs cannot
         low, high = float(x.min()), float(x.max())  # torch's min/max propagate NaN
         if not (low >= 0.0 and high <= top):  # written so that NaN fails it too
             raise ValueRangeError(
