@@ -5,9 +5,10 @@ alternating sample by sample (so load from other work hits both alike):
 
 * ``hqnn``: a :class:`~hqnn.train.trainer.Trainer` built from the preset on synthetic data of the
   preset's shape, with the trainer's default speed options (``train.small_map_convs``,
-  ``train.native_layers``, ``train.fused_optimizer``, ``train.flat_params``) and the model's own (:data:`BENCH_MODELS`), stepping
-  through what its training pass does per batch: the next batch from its loader, ``data.prepare`` (augment, resize,
-  normalise) and :meth:`~hqnn.train.trainer.Trainer.train_step`, under the settings of its ``fit``
+  ``train.native_layers``, ``train.fused_optimizer``, ``train.flat_params``) and the model's own
+  (:data:`BENCH_MODELS`), stepping through what its training pass does per batch: the next batch
+  from its loader, ``data.prepare`` (augment, resize, normalise) and
+  :meth:`~hqnn.train.trainer.Trainer.train_step`, under the settings of its ``fit``
   (``train.deterministic``).
 * ``eager``: the same model from ``create_model`` with the same arguments and optimiser (PyTorch's
   own class for it, e.g. ``torch.optim.NAdam`` where the trainer has ``OnePassNAdam``), a plain
