@@ -30,6 +30,23 @@ typedef double real;
 #define SPAN_TARGET 1024 /* padded values per channel in a block of samples: spans stay in L1 */
 #define MAX_BLOCK 16      /* samples per block at most */
 
+/* One IF step of one neuron: h = v + x; s = [h >= thr]; v = h (1 - s) + reset s. Returns h. */
+static inline real if_step(real *v, real x, real thr, real reset) {
+    real h = *v + x;
+    real s = h >= thr ? (real)1 : (real)0;
+    *v = h * (1 - s) + reset * s;
+    return h;
+}
+
+/* One step back through time: with g = dL/dS[t] and u = dL/dV[t] (0 after the last step),
+ * dL/dH[t] = u (1 - S) + (g + u (reset - H)) sg(H - thr), sg(d) = (alpha/2) / (1 + (pi/2 alpha d)^2),
+ * half = alpha/2, scale_sq = (pi/2 alpha)^2. dL/dX[t] = dL/dH[t] = dL/dV[t-1]. */
+static inline real if_grad(real h, real s, real g, real u, real thr, real reset, real half, real scale_sq) {
+    real offset = h - thr;
+    real surrogate = half / (1 + offset * offset * scale_sq);
+    return (g + u * (reset - h)) * surrogate + u * (1 - s);
+}
+
 /* IF forward over x (T, N): h = v + x[t]; s = [h >= thr]; v = h (1 - s) + reset s; v starts at reset.
  * Writes spikes (T, N) and the charges h (T, N) that the backward pass needs. */
 void hq_if_forward(const real *x, int64_t T, int64_t N, real thr, real reset, real *spikes, real *charges,
@@ -44,19 +61,15 @@ void hq_if_forward(const real *x, int64_t T, int64_t N, real thr, real reset, re
             const real *xt = x + t * N + lo;
             real *st = spikes + t * N + lo, *ht = charges + t * N + lo;
             for (int64_t i = 0; i < len; i++) {
-                real h = v[i] + xt[i];
-                real s = h >= thr ? (real)1 : (real)0;
+                real h = if_step(&v[i], xt[i], thr, reset);
                 ht[i] = h;
-                st[i] = s;
-                v[i] = h * (1 - s) + reset * s;
+                st[i] = h >= thr ? (real)1 : (real)0;
             }
         }
     }
 }
 
-/* IF backward through time. With g = dL/dS[t] and u = dL/dV[t] (0 after the last step):
- * dL/dH[t] = u (1 - S) + (g + u (reset - H)) sg(H - thr), sg(d) = (alpha/2) / (1 + (pi/2 alpha d)^2);
- * dL/dX[t] = dL/dH[t] = dL/dV[t-1]. scale_sq = (pi/2 alpha)^2. */
+/* IF backward through time (if_grad per step), from the charges and spikes of hq_if_forward. */
 void hq_if_backward(const real *charges, const real *spikes, const real *grad_spikes, int64_t T, int64_t N,
                     real thr, real reset, real alpha, real scale_sq, real *grad_x, int threads) {
     int64_t blocks = (N + NEURON_BLOCK - 1) / NEURON_BLOCK;
@@ -70,11 +83,7 @@ void hq_if_backward(const real *charges, const real *spikes, const real *grad_sp
             const real *ht = charges + t * N + lo, *st = spikes + t * N + lo, *gt = grad_spikes + t * N + lo;
             real *out = grad_x + t * N + lo;
             for (int64_t i = 0; i < len; i++) {
-                real offset = ht[i] - thr;
-                real surrogate = half / (1 + offset * offset * scale_sq);
-                real u = later[i];
-                real total = gt[i] + u * (reset - ht[i]);
-                real grad = total * surrogate + u * (1 - st[i]);
+                real grad = if_grad(ht[i], st[i], gt[i], later[i], thr, reset, half, scale_sq);
                 out[i] = grad;
                 later[i] = grad;
             }
@@ -100,12 +109,7 @@ int hq_if_pool_forward(const real *x, int64_t T, int64_t P, int64_t H, int64_t W
             for (int64_t t = 0; t < T; t++) {
                 const real *xt = x + (t * P + p) * plane;
                 real *ht = charges + (t * P + p) * plane, *pt = pooled + (t * P + p) * Ho * Wo;
-                for (int64_t i = 0; i < plane; i++) {
-                    real h = v[i] + xt[i];
-                    real s = h >= thr ? (real)1 : (real)0;
-                    ht[i] = h;
-                    v[i] = h * (1 - s) + reset * s;
-                }
+                for (int64_t i = 0; i < plane; i++) ht[i] = if_step(&v[i], xt[i], thr, reset);
                 for (int64_t oy = 0; oy < Ho; oy++)
                     for (int64_t ox = 0; ox < Wo; ox++) {
                         const real *r0 = ht + 2 * oy * W + 2 * ox, *r1 = r0 + W;
@@ -120,7 +124,7 @@ int hq_if_pool_forward(const real *x, int64_t T, int64_t P, int64_t H, int64_t W
 
 /* Backward of hq_if_pool_forward. The pooled gradient goes to the window's first spiking position
  * in row-major order, or to its first position when none spiked (PyTorch's max_pool2d picks the
- * first maximum); then the IF backward of hq_if_backward, with S = [H >= thr]. */
+ * first maximum); then if_grad per step, with S = [H >= thr]. */
 int hq_if_pool_backward(const real *charges, const real *grad_pooled, int64_t T, int64_t P, int64_t H, int64_t W,
                         real thr, real reset, real alpha, real scale_sq, real *grad_x, int threads) {
     int64_t plane = H * W, Ho = H / 2, Wo = W / 2;
@@ -148,11 +152,8 @@ int hq_if_pool_backward(const real *charges, const real *grad_pooled, int64_t T,
                         g[at] = gp[oy * Wo + ox];
                     }
                 for (int64_t i = 0; i < plane; i++) {
-                    real h = ht[i], offset = h - thr;
-                    real s = h >= thr ? (real)1 : (real)0;
-                    real surrogate = half / (1 + offset * offset * scale_sq);
-                    real u = later[i];
-                    real grad = (g[i] + u * (reset - h)) * surrogate + u * (1 - s);
+                    real grad = if_grad(ht[i], ht[i] >= thr ? (real)1 : (real)0, g[i], later[i], thr, reset, half,
+                                        scale_sq);
                     out[i] = grad;
                     later[i] = grad;
                 }

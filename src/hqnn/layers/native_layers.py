@@ -50,7 +50,6 @@ is 23x faster than oneDNN at 1 -> 2 channels on 28x28 maps, 2.9x at 2 -> 4 on 14
 on 7x7 and 2.8x slower at 8 -> 16 on 7x7 (forward, input and weight gradient of 160 maps)."""
 
 _SOURCE = Path(__file__).with_name("native_layers.c")
-_VARIANTS = {torch.float32: "single", torch.float64: "double"}
 _STATE: dict = {}  # dtype -> loaded library, or the reason it is not available
 
 
@@ -73,9 +72,7 @@ def _load(variant: str) -> ctypes.CDLL:
 def layers_library(dtype: torch.dtype) -> ctypes.CDLL | None:
     """The loaded kernels for ``float32`` or ``float64``; None for other dtypes, with ``HQNN_NATIVE=0``,
     or (with a warning once) when they cannot be built."""
-    if dtype not in _VARIANTS:
-        return None
-    return cached_library(_STATE, dtype, lambda: _load(_VARIANTS[dtype]),
+    return cached_library(_STATE, dtype, _load,
                           "hqnn: the native layer kernels could not be built ({reason}); the spiking layers run "
                           "in PyTorch instead (slower)")
 
@@ -139,7 +136,7 @@ class NativeIFNeuron(IFNeuron):
 
     @classmethod
     def from_neuron(cls, neuron: IFNeuron) -> NativeIFNeuron:
-        """A ``NativeIFNeuron`` with ``neuron``'s settings and hooks."""
+        """A ``cls`` with ``neuron``'s settings and hooks."""
         new = cls.__new__(cls)
         new.__dict__.update(neuron.__dict__)
         return new
@@ -189,7 +186,7 @@ class _IFPoolKernel(torch.autograd.Function):
         return grad_x, None, None, None
 
 
-class NativeIFPool(IFNeuron):
+class NativeIFPool(NativeIFNeuron):
     """:class:`IFNeuron` followed by ``MaxPool2d(2, 2)`` on every time step, fused on the native kernel
     where it can run: ``(T, B, C, H, W) -> (T, B, C, H // 2, W // 2)``; the same outputs (bitwise) and
     gradients as the two layers. :func:`use_native_layers` puts it in place of such a pair.
@@ -199,17 +196,10 @@ class NativeIFPool(IFNeuron):
         [0.0, 1.0, 0.0]
     """
 
-    @classmethod
-    def from_neuron(cls, neuron: IFNeuron) -> NativeIFPool:
-        """A ``NativeIFPool`` with ``neuron``'s settings and hooks."""
-        new = cls.__new__(cls)
-        new.__dict__.update(neuron.__dict__)
-        return new
-
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         if x_seq.dim() >= 4 and x_seq.numel() and min(x_seq.shape[-2:]) >= 2 and _usable(x_seq) is not None:
             return _IFPoolKernel.apply(x_seq, self.v_threshold, self.v_reset, self.alpha)
-        spikes = super().forward(x_seq)  # (T, B, ..., H, W)
+        spikes = super().forward(x_seq)  # (T, B, ..., H, W), on the neuron kernel where it can run
         pooled = F.max_pool2d(spikes.flatten(0, -3).unsqueeze(1), 2, 2).squeeze(1)
         return pooled.view(*spikes.shape[:-2], *pooled.shape[-2:])
 

@@ -424,28 +424,33 @@ def _load(variant: str) -> ctypes.CDLL:
     return lib
 
 
-def cached_library(state: dict, key, load: Callable[[], ctypes.CDLL], warning: str) -> ctypes.CDLL | None:
-    """``state[key]``: the library that ``load()`` builds and loads on first use, or None when it is
-    turned off (``HQNN_NATIVE=0``; ``state[key]`` then holds the reason) or cannot be built (warned
-    once: ``warning`` formatted with the reason).
+def cached_library(state: dict, dtype: torch.dtype, load: Callable[[str], ctypes.CDLL],
+                   warning: str) -> ctypes.CDLL | None:
+    """``state[dtype]``: the library that ``load(variant)`` builds and loads on first use for
+    ``float32`` ("single") or ``float64`` ("double"), or None for other dtypes, when it is turned off
+    (``HQNN_NATIVE=0``) or when it cannot be built (warned once: ``warning`` formatted with the
+    reason); ``state[dtype]`` then holds the reason.
 
-    Shared by the circuit kernel here and the layer kernels (:mod:`hqnn.layers.native_layers`)."""
-    if key not in state:
-        if os.environ.get("HQNN_NATIVE", "1") == "0":
-            state[key] = "disabled by HQNN_NATIVE=0"
+    Shared by the circuit kernel here, the layer kernels (:mod:`hqnn.layers.native_layers`) and the
+    one-pass NAdam (:mod:`hqnn.train.optim`)."""
+    if dtype not in state:
+        if dtype not in _VARIANTS:
+            state[dtype] = f"no kernel for {dtype}; float32 and float64 only"
+        elif os.environ.get("HQNN_NATIVE", "1") == "0":
+            state[dtype] = "disabled by HQNN_NATIVE=0"
         else:
             try:
-                state[key] = load()
+                state[dtype] = load(_VARIANTS[dtype][0])
             except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                state[key] = f"{type(err).__name__}: {err}"
-                warnings.warn(warning.format(reason=state[key]), RuntimeWarning, stacklevel=3)
-    found = state[key]
+                state[dtype] = f"{type(err).__name__}: {err}"
+                warnings.warn(warning.format(reason=state[dtype]), RuntimeWarning, stacklevel=3)
+    found = state[dtype]
     return None if isinstance(found, str) else found
 
 
 def library(real_dtype: torch.dtype):
     """The loaded kernel for ``float32`` or ``float64``, or None (with a warning once) when it cannot be built."""
-    return cached_library(_STATE, real_dtype, lambda: _load(_VARIANTS[real_dtype][0]),
+    return cached_library(_STATE, real_dtype, _load,
                           "hqnn: the native CPU kernel could not be built ({reason}); circuits run on the PyTorch "
                           "engine instead (slower)")
 

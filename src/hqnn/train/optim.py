@@ -54,24 +54,21 @@ def build_optimizer(
 
 _OPTIM_SOURCE = Path(__file__).with_name("native_optim.c")
 _OPTIM_STATE: dict = {}  # dtype -> loaded library, or the reason it is not available
-_OPTIM_VARIANTS = {torch.float32: "single", torch.float64: "double"}
+
+
+def _load_optim(variant: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(build_library(_OPTIM_SOURCE, "hqnn_optim", variant)))
+    ptr, f64 = ctypes.c_void_p, ctypes.c_double
+    lib.hq_nadam.argtypes = [ptr, ptr, ptr, ptr, ctypes.c_int64, f64, f64, f64, ctypes.c_int, f64, f64, f64, f64,
+                             f64, ctypes.c_int]
+    lib.hq_nadam.restype = None
+    return lib
 
 
 def _optim_library(dtype: torch.dtype) -> ctypes.CDLL | None:
     """The one-pass NAdam kernel for ``float32`` / ``float64`` (None elsewhere, or when it cannot be built)."""
-    if dtype not in _OPTIM_VARIANTS:
-        return None
-
-    def load() -> ctypes.CDLL:
-        lib = ctypes.CDLL(str(build_library(_OPTIM_SOURCE, "hqnn_optim", _OPTIM_VARIANTS[dtype])))
-        ptr, f64 = ctypes.c_void_p, ctypes.c_double
-        lib.hq_nadam.argtypes = [ptr, ptr, ptr, ptr, ctypes.c_int64, f64, f64, f64, ctypes.c_int, f64, f64, f64, f64,
-                                 f64, ctypes.c_int]
-        lib.hq_nadam.restype = None
-        return lib
-
-    return cached_library(_OPTIM_STATE, dtype, load, "hqnn: the one-pass NAdam kernel could not be built ({reason}); "
-                          "NAdam runs PyTorch's multi-tensor implementation instead (slower)")
+    return cached_library(_OPTIM_STATE, dtype, _load_optim, "hqnn: the one-pass NAdam kernel could not be built "
+                          "({reason}); NAdam runs PyTorch's multi-tensor implementation instead (slower)")
 
 
 class OnePassNAdam(torch.optim.NAdam):
